@@ -1,0 +1,76 @@
+"""create_app(settings, store): the FastAPI application. Nothing is created at import time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gridpulse import __version__
+from gridpulse.api.auth import TokenCheck
+from gridpulse.api.deps import AppState
+from gridpulse.api.errors import install_error_handlers
+from gridpulse.api.routes import health, ingest, readings, series
+from gridpulse.config import Settings
+from gridpulse.demo_load import load_demo_once
+from gridpulse.ingest.writer import Writer
+from gridpulse.store import open_store
+from gridpulse.store.base import Store
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """The gridpulse HTTP app on `store` (opened from settings at start-up when None).
+
+    The app owns the writer thread; a store it opened itself it also closes at shutdown.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        st_store = store or open_store(settings.store_url, memory_limit=settings.store.memory_limit)
+        writer = Writer(st_store).start()
+        st = AppState(settings=settings, store=st_store, writer=writer, auth=TokenCheck(settings))
+        app.state.gridpulse = st
+        loader: threading.Thread | None = None
+        if settings.demo.load:
+
+            def run_demo() -> None:
+                def report(msg: str) -> None:
+                    st.demo_status = msg
+                    log.info("demo: %s", msg)
+
+                try:
+                    load_demo_once(st_store, writer, settings, report)
+                except Exception as exc:
+                    st.demo_status = f"failed: {exc}"
+                    log.exception("loading demo data failed")
+
+            st.demo_status = "starting"
+            loader = threading.Thread(target=run_demo, name="gridpulse-demo", daemon=True)
+            loader.start()
+        try:
+            yield
+        finally:
+            if loader is not None:
+                loader.join(timeout=120)
+            writer.stop()
+            if own_store:
+                st_store.close()
+
+    app = FastAPI(
+        title="gridpulse",
+        version=__version__,
+        description="Interval data for electric utilities: ingest with revisions, query in any time zone.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (health, ingest, readings, series):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,76 @@
+"""The series catalogue, latest values, reference tables and store status."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from fastapi import APIRouter, Query, Request
+
+from gridpulse.api.deps import state
+from gridpulse.api.responses import JSON
+from gridpulse.export import with_local_ts
+from gridpulse.store.base import REFERENCE_KINDS
+from gridpulse.store.query import series_filter
+from gridpulse.timeutil import zone
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["catalogue"])
+
+_KIND = Query(None, description="entity kind: meter, plant, device, channel, feeder, ...")
+_ENTITY = Query(None, description="entity id, or kind:id")
+_METRIC = Query(None, description="metric name, e.g. kwh, mw, StateOfChargePercentage")
+_TAG = Query(None, description="key:value, repeatable; all must match")
+
+
+@router.get("/series", summary="List series")
+def list_series(
+    request: Request,
+    kind: str | None = _KIND,
+    entity: str | None = _ENTITY,
+    metric: str | None = _METRIC,
+    tag: list[str] | None = _TAG,
+) -> JSON:
+    st = state(request)
+    st.auth.check(request, "read")
+    found = st.store.list_series(series_filter(kind=kind, entity=entity, metric=metric, tags=tag))
+    return JSON({"count": len(found), "series": [s.as_dict() for s in found]})
+
+
+@router.get("/latest", summary="Newest point of each series")
+def latest(
+    request: Request,
+    kind: str | None = _KIND,
+    entity: str | None = _ENTITY,
+    metric: str | None = _METRIC,
+    tag: list[str] | None = _TAG,
+    tz: str = Query("UTC", description="IANA zone of the output times"),
+) -> JSON:
+    st = state(request)
+    st.auth.check(request, "read")
+    zone(tz)
+    found = {
+        s.series_id: s
+        for s in st.store.list_series(series_filter(kind=kind, entity=entity, metric=metric, tags=tag))
+    }
+    table: pa.Table = st.store.latest(list(found))
+    rows = with_local_ts(table, tz).to_pylist()
+    for row in rows:
+        s = found[row["series_id"]]
+        row.update(entity_kind=s.key.entity_kind, entity_id=s.key.entity_id, metric=s.key.metric, unit=s.unit)
+    return JSON({"count": len(rows), "tz": tz, "latest": rows})
+
+
+@router.get("/reference/{kind}", summary="Rows of a reference table")
+def reference(request: Request, kind: str) -> JSON:
+    st = state(request)
+    st.auth.check(request, "read")
+    return JSON({"kind": kind, "rows": st.store.list_reference(kind), "kinds": list(REFERENCE_KINDS)})
+
+
+@router.get("/status", summary="Store counts and demo loading state")
+def status(request: Request) -> JSON:
+    st = state(request)
+    st.auth.check(request, "read")
+    return JSON(
+        {"store": st.store.url, **st.store.stats(), "demo": st.demo_status, "commits": st.writer.commits}
+    )

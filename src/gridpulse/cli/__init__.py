@@ -1,0 +1,1 @@
+"""The gridpulse command line."""

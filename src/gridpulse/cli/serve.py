@@ -1,0 +1,130 @@
+"""`gridpulse serve`: the HTTP service on one or more ports, with the embedded store."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import socket
+from pathlib import Path
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from gridpulse.api.app import create_app
+from gridpulse.cli.context import make_settings, read_server_record, remove_server_record, write_server_record
+from gridpulse.config import Settings
+from gridpulse.errors import ConfigError, StoreUnavailable
+
+__all__ = ["serve"]
+
+console = Console(soft_wrap=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int, *, required: bool) -> socket.socket | None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if required:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port"
+            ) from None
+        console.print(f"[yellow]skipping extra port {port}: {exc.strerror}[/yellow]")
+        return None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_server(settings: Settings) -> None:
+    """Bind, print the URLs, serve until interrupted; the server record lives as long as the server."""
+    host = settings.server.host
+    if not _is_loopback(host) and not settings.auth.tokens:
+        raise ConfigError(
+            f"server.host={host!r} is reachable from other machines: configure auth.tokens "
+            "(e.g. GRIDPULSE_AUTH_TOKENS='s3cret=read,write') or bind to 127.0.0.1"
+        )
+    if (rec := read_server_record(settings.data_dir)) is not None:
+        raise StoreUnavailable(f"a server (pid {rec.pid}) already serves {settings.data_dir} at {rec.url}")
+    main = _bind(host, settings.server.port, required=True)
+    assert main is not None
+    socks = [main]
+    for port in settings.server.extra_ports:
+        if port != settings.server.port and (extra := _bind(host, port, required=False)) is not None:
+            socks.append(extra)
+    shown = f"[{host}]" if ":" in host else host
+    urls = [f"http://{shown}:{s.getsockname()[1]}" for s in socks]
+    app = create_app(settings)
+    config = uvicorn.Config(app, log_level="info", access_log=False, timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    write_server_record(settings.data_dir, urls)
+    base = urls[0]
+    console.print(f"[bold green]gridpulse[/] serving store {settings.store_url}")
+    for u in urls:
+        console.print(f"  dashboard  {u}/        API docs  {u}/docs")
+    console.print(
+        "  try:\n"
+        f"    curl -sS -X POST -H 'Content-Type: application/x-ndjson' --data-binary "
+        f'\'{{"ts":"2024-01-01T00:00:00Z","meter_id":"m-1","kwh":1.25}}\' {base}/ingest/meter_usage/ndjson\n'
+        f"    curl -sS '{base}/api/v1/readings?entity=m-1&metric=kwh&tz=Europe/Amsterdam'"
+    )
+    if settings.demo.load:
+        console.print(f"  demo data loads in the background: {base}/api/v1/status")
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    # uvicorn shuts down gracefully, then re-raises SIGTERM to the handler that was there before:
+    # make that one exit through `finally`, so the server record is removed
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        server.run(sockets=socks)
+    except SystemExit as exc:
+        if exc.code != 128 + signal.SIGTERM:
+            raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        remove_server_record(settings.data_dir)
+        for s in socks:
+            s.close()
+
+
+def serve(
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Folder of the store file (default ./data)."
+    ),
+    host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="HTTP port (default 7001; 0 picks a free one)."),
+    extra_port: list[int] | None = typer.Option(
+        None, "--extra-port", help="More ports serving the same app (default 7002). Repeatable."
+    ),
+    no_extra_ports: bool = typer.Option(False, "--no-extra-ports", help="Serve on --port only."),
+    demo: bool | None = typer.Option(
+        None, "--demo/--no-demo", help="Load the demo fleet once (default off)."
+    ),
+    config: Path | None = typer.Option(None, "--config", help="TOML config file."),
+) -> None:
+    """Run the HTTP service: ingest routes, query API, OpenAPI docs.
+
+    Example: gridpulse serve --data-dir ./data --port 7001 --demo
+    """
+    extra: list[int] | None = [] if no_extra_ports else (extra_port or None)
+    settings = make_settings(config, data_dir, host=host, port=port, extra_ports=extra)
+    if demo is not None:
+        settings = settings.replace(demo={"load": demo})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_server(settings)

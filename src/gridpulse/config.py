@@ -1,0 +1,238 @@
+"""Settings: every option declared once, with its default and help.
+
+Load order: defaults, then a TOML file (`--config`, or `gridpulse.toml` in the working directory
+when present), then environment variables `GRIDPULSE_<SECTION>_<KEY>` (e.g.
+`GRIDPULSE_SERVER_PORT=8000`, `GRIDPULSE_STORE_DATA_DIR=/var/lib/gridpulse`). Lists in the
+environment are comma-separated; tables are `key=value` pairs separated by commas.
+A bad value names its key and what was expected. Settings are passed in, never global.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gridpulse.errors import ConfigError
+
+__all__ = [
+    "AuthSettings",
+    "DemoSettings",
+    "IngestSettings",
+    "ServerSettings",
+    "Settings",
+    "StoreSettings",
+    "load_settings",
+    "option_docs",
+]
+
+
+def _opt(default: Any, help: str) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = _opt("127.0.0.1", "Address to bind. Anything but loopback requires auth tokens.")
+    port: int = _opt(7001, "HTTP port for the API, ingest routes and dashboard.")
+    extra_ports: list[int] = _opt(
+        [7002], "More HTTP ports serving the same app (the seeds post generation output to 7002)."
+    )
+    max_body_bytes: int = _opt(2 * 1024**3, "Largest request body accepted; larger ones get 413. [bytes]")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    data_dir: str = _opt("./data", "Folder of the embedded store file and the server record.")
+    url: str = _opt("", "Store URL, e.g. duckdb:///path/file.duckdb. Empty: <data_dir>/gridpulse.duckdb.")
+    memory_limit: str = _opt("", "DuckDB memory limit, e.g. '4GB'. Empty: DuckDB's default (80 % of RAM).")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    batch_rows: int = _opt(50_000, "Rows parsed into one Arrow batch while streaming a body.")
+    spill_bytes: int = _opt(
+        32 * 1024**2,
+        "Parsed data a request keeps in memory before spilling to a temporary Arrow file. [bytes]",
+    )
+    max_listed_rejects: int = _opt(1000, "Rejected rows listed in one error response (all are counted).")
+    timezones: dict[str, str] = _opt(
+        {}, "IANA zone per ingest route for naive timestamps, e.g. {meter_usage = 'Europe/Amsterdam'}."
+    )
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    tokens: dict[str, str] = _opt(
+        {},
+        "Bearer token -> comma-separated scopes: read, write, or write:<route> "
+        "(e.g. {s3cret = 'read,write'}). Empty: no auth (loopback only).",
+    )
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    load: bool = _opt(False, "Load the synthetic demo fleet at start (once per store).")
+    days: int = _opt(35, "Days of demo history ending now.")
+    datasets_dir: str = _opt(
+        "../shared/datasets", "Folder of real public datasets loaded with the demo when present."
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.store.data_dir)
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"duckdb:///{(self.data_dir / 'gridpulse.duckdb').resolve()}"
+
+    def replace(self, **sections: dict[str, Any]) -> Settings:
+        """A copy with some options changed: `settings.replace(server={"port": 0})`."""
+        changed = {
+            name: dataclasses.replace(getattr(self, name), **values) for name, values in sections.items()
+        }
+        return dataclasses.replace(self, **changed)
+
+
+def _parse_scalar(key: str, raw: str, typ: Any) -> Any:
+    try:
+        if typ is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        return typ(raw.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{key}={raw!r} is not {'a boolean' if typ is bool else 'an ' + typ.__name__}"
+        ) from None
+
+
+def _coerce(key: str, value: Any, typ: Any) -> Any:
+    origin = typing.get_origin(typ)
+    if origin is list:
+        (item,) = typing.get_args(typ)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}={value!r} is not a list")
+        return [_coerce(key, v, item) for v in value]
+    if origin is dict:
+        if isinstance(value, str):
+            pairs = [p for p in value.split(";" if ";" in value else ",") if p.strip()]
+            try:
+                value = dict(p.split("=", 1) for p in pairs)
+            except ValueError:
+                raise ConfigError(f"{key}={value!r} is not a table of key=value pairs") from None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}={value!r} is not a table")
+        return {str(k).strip(): str(v).strip() for k, v in value.items()}
+    if isinstance(value, str) and typ is not str:
+        return _parse_scalar(key, value, typ)
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if (typ is int and isinstance(value, bool)) or not isinstance(value, typ):
+        raise ConfigError(f"{key}={value!r} is not {typ.__name__}")
+    return value
+
+
+def load_settings(path: str | Path | None = None, *, env: typing.Mapping[str, str] | None = None) -> Settings:
+    """Settings from defaults, a TOML file and GRIDPULSE_* environment variables.
+
+    Raises:
+        ConfigError: unknown section or key, unreadable file, or a value of the wrong type.
+    """
+    env = os.environ if env is None else env
+    file_values: dict[str, Any] = {}
+    if path is None and env.get("GRIDPULSE_CONFIG"):
+        path = env["GRIDPULSE_CONFIG"]
+    if path is None and Path("gridpulse.toml").is_file():
+        path = "gridpulse.toml"
+    if path is not None:
+        try:
+            file_values = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+    sections: dict[str, Any] = {}
+    for sec in dataclasses.fields(Settings):
+        sec_cls = typing.get_type_hints(Settings)[sec.name]
+        hints = typing.get_type_hints(sec_cls)
+        given = file_values.pop(sec.name, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"[{sec.name}] in the config file must be a table")
+        values: dict[str, Any] = {}
+        for opt in dataclasses.fields(sec_cls):
+            typ = hints[opt.name]
+            if opt.name in given:
+                values[opt.name] = _coerce(f"{sec.name}.{opt.name}", given.pop(opt.name), typ)
+            env_key = f"GRIDPULSE_{sec.name.upper()}_{opt.name.upper()}"
+            if env_key in env:
+                values[opt.name] = _coerce(env_key, env[env_key], typ)
+        if given:
+            raise ConfigError(f"unknown option(s) in [{sec.name}]: {', '.join(sorted(given))}")
+        sections[sec.name] = sec_cls(**values)
+    if file_values:
+        raise ConfigError(f"unknown config section(s): {', '.join(sorted(file_values))}")
+    settings = Settings(**sections)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    for route, tz in settings.ingest.timezones.items():
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"ingest.timezones.{route}={tz!r} is not an IANA time zone") from None
+    for token, scopes in settings.auth.tokens.items():
+        for scope in scopes.split(","):
+            scope = scope.strip()
+            if scope not in ("read", "write") and not scope.startswith("write:"):
+                raise ConfigError(
+                    f"auth.tokens: scope {scope!r} of token {token[:4]}… is not read, write or write:<route>"
+                )
+    if not 0 <= settings.server.port < 65536:
+        raise ConfigError(f"server.port={settings.server.port} is not a TCP port")
+
+
+def option_docs() -> list[tuple[str, str, str, str]]:
+    """(key, environment variable, default, help) for every option, for the configuration docs."""
+    rows = []
+    for sec in dataclasses.fields(Settings):
+        sec_cls = typing.get_type_hints(Settings)[sec.name]
+        for opt in dataclasses.fields(sec_cls):
+            if opt.default is not dataclasses.MISSING:
+                default: Any = opt.default
+            else:
+                assert opt.default_factory is not dataclasses.MISSING
+                default = opt.default_factory()
+            rows.append(
+                (
+                    f"{sec.name}.{opt.name}",
+                    f"GRIDPULSE_{sec.name.upper()}_{opt.name.upper()}",
+                    repr(default),
+                    str(opt.metadata.get("help", "")),
+                )
+            )
+    return rows

@@ -1,0 +1,80 @@
+"""Holds the parsed batches of one request until it is committed, spilling to disk when large.
+
+A request is atomic by default, so nothing can be written before its last byte is validated;
+keeping every batch in memory would make memory grow with the body. Past `spill_bytes` the
+batches go to an Arrow IPC file, read back batch by batch inside the commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+from gridpulse.model import KEYED_BATCH_SCHEMA
+
+__all__ = ["RequestBuffer"]
+
+
+class RequestBuffer:
+    """Parsed batches of one request, in memory up to `spill_bytes`, then in a temporary file."""
+
+    def __init__(self, spill_dir: Path, spill_bytes: int) -> None:
+        self.spill_dir = spill_dir
+        self.spill_bytes = spill_bytes
+        self._tables: list[pa.Table] = []
+        self._mem_bytes = 0
+        self._path: Path | None = None
+        self._sink: pa.ipc.RecordBatchFileWriter | None = None
+        self.rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        self.rows += table.num_rows
+        if self._sink is not None:
+            self._sink.write_table(table)
+            return
+        self._tables.append(table)
+        self._mem_bytes += table.nbytes
+        if self._mem_bytes > self.spill_bytes:
+            self._spill()
+
+    def _spill(self) -> None:
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="ingest-", suffix=".arrow", dir=self.spill_dir)
+        os.close(fd)
+        self._path = Path(name)
+        self._sink = pa.ipc.new_file(str(self._path), KEYED_BATCH_SCHEMA)
+        for t in self._tables:
+            self._sink.write_table(t)
+        self._tables, self._mem_bytes = [], 0
+
+    @property
+    def spilled(self) -> bool:
+        return self._path is not None
+
+    def batches(self) -> Iterator[pa.Table]:
+        """The batches in order; read from the spill file one at a time when spilled."""
+        if self._sink is None:
+            yield from self._tables
+            return
+        self._sink.close()
+        assert self._path is not None
+        with pa.memory_map(str(self._path)) as src:
+            reader = pa.ipc.open_file(src)
+            for i in range(reader.num_record_batches):
+                yield pa.Table.from_batches([reader.get_batch(i)])
+
+    def discard(self) -> None:
+        """Drop everything, removing the spill file."""
+        if self._sink is not None:
+            with contextlib.suppress(OSError, pa.ArrowInvalid):
+                self._sink.close()
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
+        self._tables, self._sink, self._path = [], None, None

@@ -1,0 +1,277 @@
+"""Raw JSON records of one route -> a validated Arrow batch (KEYED_BATCH_SCHEMA) plus rejected rows.
+
+Rules, the same for every route:
+- a timestamp with `Z` or an offset is stored as its UTC instant; a naive one is rejected unless the
+  route has a time zone (config `ingest.timezones.<route>` or `?tz=`), and then an ambiguous or
+  non-existent local time (DST) is rejected too;
+- null, NaN, NA, NaT, "" and friends become NULL values, and are counted;
+- anything else that is not a finite number rejects the row, naming the line and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gridpulse.errors import RowError
+from gridpulse.ingest.shapes import RouteShape
+from gridpulse.ingest.split import RawBatch
+from gridpulse.model import KEYED_BATCH_SCHEMA, TS_TYPE, Quality
+
+__all__ = ["NULL_TOKENS", "ParsedBatch", "parse_batch", "parse_timestamps"]
+
+#: String values stored as NULL.
+NULL_TOKENS = frozenset({"", "nan", "na", "nat", "null", "none", "n/a", "#n/a"})
+_OFFSET = r"(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
+
+
+@dataclass
+class ParsedBatch:
+    """A validated batch, the rows it rejected, and how many NULL values it holds."""
+
+    table: pa.Table
+    errors: list[RowError] = field(default_factory=list)
+    nulls: int = 0
+    rows: int = 0
+
+
+def _loads_all(raw: RawBatch) -> list[Any]:
+    """Parse every record; a record that is not JSON becomes an exception object in its place."""
+    try:
+        return list(orjson.loads(b"[" + b",".join(raw.records) + b"]"))
+    except orjson.JSONDecodeError:
+        pass
+    out: list[Any] = []
+    for rec in raw.records:
+        try:
+            out.append(orjson.loads(rec))
+        except orjson.JSONDecodeError as exc:
+            try:
+                # producers that use Python's json emit bare NaN, which is not JSON but is common
+                out.append(json.loads(rec))
+            except ValueError:
+                out.append(ValueError(f"not valid JSON: {exc}"))
+    return out
+
+
+def parse_timestamps(
+    values: list[Any], *, tz: str | None, field_name: str
+) -> tuple[pa.Array, dict[int, str]]:
+    """Timestamps (ISO 8601 strings) -> UTC instants, and reasons for the indices that failed.
+
+    Args:
+        values: raw field values, usually strings.
+        tz: IANA zone for naive values, or None to reject them.
+        field_name: used in the reasons.
+
+    Returns:
+        A timestamp[us, UTC] array (null where invalid) and {index: reason}.
+    """
+    bad: dict[int, str] = {}
+    strs: list[str | None] = []
+    for i, v in enumerate(values):
+        if isinstance(v, str) and v:
+            strs.append(v)
+        else:
+            strs.append(None)
+            bad[i] = (
+                "missing timestamp" if v in (None, "") else f"timestamp must be an ISO 8601 string, got {v!r}"
+            )
+    arr = pa.array(strs, pa.string())
+    has_offset = pc.fill_null(pc.match_substring_regex(arr, _OFFSET), False)
+    aware = pc.if_else(has_offset, arr, pa.scalar(None, pa.string()))
+    naive = pc.if_else(has_offset, pa.scalar(None, pa.string()), arr)
+    out = _cast_each(aware, TS_TYPE, bad, "is not an ISO 8601 timestamp")
+    n_naive = len(naive) - naive.null_count
+    if n_naive:
+        if tz is None:
+            for i in pc.indices_nonzero(pc.is_valid(naive)).to_pylist():
+                bad.setdefault(
+                    i,
+                    f"timestamp {strs[i]!r} has no zone offset; add Z or +01:00, "
+                    f"or configure a time zone for this route (?tz=Europe/Amsterdam)",
+                )
+        else:
+            local = _cast_each(naive, pa.timestamp("us"), bad, "is not an ISO 8601 timestamp")
+            try:
+                utc_local = pc.assume_timezone(local, tz, ambiguous="raise", nonexistent="raise")
+            except pa.ArrowInvalid:
+                utc_local = _assume_each(local, tz, bad, strs)
+            out = pc.if_else(has_offset, out, utc_local.cast(TS_TYPE))
+    return out, bad
+
+
+def _cast_each(arr: pa.Array, typ: pa.DataType, bad: dict[int, str], reason: str) -> pa.Array:
+    try:
+        return arr.cast(typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    vals: list[Any] = []
+    for i, s in enumerate(arr.to_pylist()):
+        if s is None:
+            vals.append(None)
+            continue
+        try:
+            vals.append(pa.array([s]).cast(typ)[0].as_py())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            bad.setdefault(i, f"{s!r} {reason}")
+            vals.append(None)
+    return pa.array(vals, typ)
+
+
+def _assume_each(local: pa.Array, tz: str, bad: dict[int, str], strs: list[str | None]) -> pa.Array:
+    vals: list[Any] = []
+    for i, v in enumerate(local.to_pylist()):
+        if v is None:
+            vals.append(None)
+            continue
+        try:
+            vals.append(pc.assume_timezone(pa.array([v], pa.timestamp("us")), tz)[0].as_py())
+        except pa.ArrowInvalid:
+            bad.setdefault(
+                i, f"local time {strs[i]!r} is ambiguous or does not exist in {tz} (DST); give an offset"
+            )
+            vals.append(None)
+    return pa.array(vals, TS_TYPE)
+
+
+def _to_value(v: Any) -> tuple[float | None, str | None]:
+    """A raw value -> (float or None, reason when rejected)."""
+    if v is None:
+        return None, None
+    if isinstance(v, bool):
+        return None, f"expected a number, got {str(v).lower()}"
+    if isinstance(v, (int, float)):
+        f = float(v)
+        if math.isnan(f):
+            return None, None
+        if math.isinf(f):
+            return None, "value is infinite"
+        return f, None
+    if isinstance(v, str):
+        if v.strip().lower() in NULL_TOKENS:
+            return None, None
+        try:
+            f = float(v)
+        except ValueError:
+            return None, f"expected a number, got {v!r}"
+        if math.isnan(f):
+            return None, None
+        if math.isinf(f):
+            return None, "value is infinite"
+        return f, None
+    return None, f"expected a number, got {type(v).__name__}"
+
+
+def _values(raw: list[Any], name: str, bad: dict[int, tuple[str | None, str]]) -> pa.Array:
+    try:
+        arr = pa.array(raw, pa.float64(), from_pandas=True)
+        if pc.any(pc.is_inf(arr)).as_py():
+            raise pa.ArrowInvalid("infinite")
+        return arr
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        pass
+    out: list[float | None] = []
+    for i, v in enumerate(raw):
+        f, reason = _to_value(v)
+        if reason:
+            bad.setdefault(i, (name, reason))
+        out.append(f)
+    return pa.array(out, pa.float64())
+
+
+def _entity_ids(raw: list[Any], name: str, bad: dict[int, tuple[str | None, str]]) -> list[str | None]:
+    out: list[str | None] = []
+    for i, v in enumerate(raw):
+        if isinstance(v, str) and v.strip():
+            out.append(v)
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out.append(str(v))
+        else:
+            bad.setdefault(i, (name, "missing" if v in (None, "") else f"expected a string id, got {v!r}"))
+            out.append(None)
+    return out
+
+
+def parse_batch(raw: RawBatch, shape: RouteShape, *, tz: str | None) -> ParsedBatch:
+    """Validate one batch of raw records of `shape` into a keyed Arrow batch.
+
+    Returns:
+        ParsedBatch whose table holds only the good rows (melted to one row per metric), the
+        rejected rows with line, field and reason, and the number of NULL values kept.
+    """
+    docs = _loads_all(raw)
+    n = len(docs)
+    bad: dict[int, tuple[str | None, str]] = {}
+    rows: list[dict[str, Any]] = []
+    for i, d in enumerate(docs):
+        if isinstance(d, Exception):
+            bad[i] = (None, str(d))
+            rows.append({})
+        elif not isinstance(d, dict):
+            bad[i] = (None, "row is not a JSON object")
+            rows.append({})
+        else:
+            rows.append(d)
+
+    ts_arr, ts_bad = parse_timestamps([r.get(shape.ts_field) for r in rows], tz=tz, field_name=shape.ts_field)
+    for i, reason in ts_bad.items():
+        bad.setdefault(i, (shape.ts_field, reason))
+    entity_bad: dict[int, tuple[str | None, str]] = {}
+    entities = _entity_ids([r.get(shape.entity_field) for r in rows], shape.entity_field, entity_bad)
+
+    # one (rows kept mask, entity, metric, value) part per metric; rows of the batch stay aligned
+    parts: list[tuple[pa.Array | None, pa.Array, pa.Array, pa.Array]] = []
+    value_bad: dict[int, tuple[str | None, str]] = {}
+    ent = pa.array(entities, pa.string())
+    if shape.metric_field and shape.value_field:
+        metrics: list[str | None] = []
+        for i, r in enumerate(rows):
+            m = r.get(shape.metric_field)
+            metrics.append(m if isinstance(m, str) and m.strip() else None)
+            if metrics[-1] is None:
+                reason = "missing" if m in (None, "") else f"expected a string, got {m!r}"
+                value_bad.setdefault(i, (shape.metric_field, reason))
+            if r and shape.value_field not in r:
+                value_bad.setdefault(i, (shape.value_field, "missing"))
+        vals = _values([r.get(shape.value_field) for r in rows], shape.value_field, value_bad)
+        parts.append((None, ent, pa.array(metrics, pa.string()), vals))
+    else:
+        present_any = [False] * n
+        for fname in shape.value_fields:
+            present = [fname in r for r in rows]
+            if shape.required_values:
+                for i, p in enumerate(present):
+                    if not p and rows[i]:
+                        value_bad.setdefault(i, (fname, "missing"))
+            present_any = [a or b for a, b in zip(present_any, present, strict=True)]
+            vals = _values([r.get(fname) for r in rows], fname, value_bad)
+            parts.append((pa.array(present), ent, pa.array([fname] * n, pa.string()), vals))
+        for i, p in enumerate(present_any):
+            if not p and rows[i]:
+                value_bad.setdefault(i, (None, f"row has none of the fields {', '.join(shape.value_fields)}"))
+    for src in (entity_bad, value_bad):
+        for i, v in src.items():
+            bad.setdefault(i, v)
+
+    ok = pa.array([i not in bad for i in range(n)])
+    quality = pa.array([int(Quality.ACTUAL)] * n, pa.int8())
+    kind = pa.array([shape.entity_kind] * n, pa.string())
+    tables = []
+    for present_mask, ent_col, met_col, val_col in parts:
+        keep = ok if present_mask is None else pc.and_(ok, present_mask)
+        t = pa.Table.from_arrays(
+            [kind, ent_col, met_col, ts_arr, val_col, quality], schema=KEYED_BATCH_SCHEMA
+        )
+        tables.append(t.filter(keep))
+    table = pa.concat_tables(tables) if tables else KEYED_BATCH_SCHEMA.empty_table()
+    errors = [
+        RowError(raw.lines[i], raw.first_record + i, f, reason) for i, (f, reason) in sorted(bad.items())
+    ]
+    return ParsedBatch(table=table, errors=errors, nulls=table.column("value").null_count, rows=n)

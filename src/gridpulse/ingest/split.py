@@ -1,0 +1,156 @@
+"""Bytes of a request body -> batches of raw records with their line numbers, as a stream.
+
+Memory is bounded by the batch size, not the body size: a chunk is split as it arrives and only
+the tail of an unfinished record is carried over.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+from gridpulse.errors import IngestError, RowError
+
+__all__ = ["JsonArraySplitter", "NdjsonSplitter", "RawBatch", "split_async"]
+
+
+@dataclass
+class RawBatch:
+    """Raw JSON records (bytes) of one batch with the 1-based line and record number of each."""
+
+    records: list[bytes]
+    lines: list[int]
+    first_record: int
+
+
+class NdjsonSplitter:
+    """Splits NDJSON into records; blank lines are skipped but counted."""
+
+    def __init__(self, batch_rows: int) -> None:
+        self.batch_rows = batch_rows
+        self._tail = b""
+        self._line = 0
+        self._record = 0
+        self._records: list[bytes] = []
+        self._lines: list[int] = []
+
+    def feed(self, chunk: bytes) -> Iterator[RawBatch]:
+        data = self._tail + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._tail = data
+            return
+        self._tail = data[cut + 1 :]
+        yield from self._take(data[:cut].split(b"\n"))
+
+    def _take(self, lines: list[bytes]) -> Iterator[RawBatch]:
+        for raw in lines:
+            self._line += 1
+            if not raw.strip():
+                continue
+            self._records.append(raw)
+            self._lines.append(self._line)
+            if len(self._records) >= self.batch_rows:
+                yield self._flush()
+
+    def _flush(self) -> RawBatch:
+        batch = RawBatch(self._records, self._lines, self._record + 1)
+        self._record += len(self._records)
+        self._records, self._lines = [], []
+        return batch
+
+    def close(self) -> Iterator[RawBatch]:
+        if self._tail.strip():
+            yield from self._take([self._tail])
+        self._tail = b""
+        if self._records:
+            yield self._flush()
+
+
+# one flat JSON object: the seeds' rows never nest, and a nested value is an error anyway
+_OBJECT = re.compile(rb'\{(?:[^{}"]|"(?:[^"\\]|\\.)*")*\}')
+_BETWEEN = re.compile(rb"[\s,]*")
+
+
+class JsonArraySplitter:
+    """Splits a JSON array of flat objects into records without parsing the whole body."""
+
+    def __init__(self, batch_rows: int) -> None:
+        self.batch_rows = batch_rows
+        self._buf = b""
+        self._started = False
+        self._ended = False
+        self._line = 1
+        self._record = 0
+        self._records: list[bytes] = []
+        self._lines: list[int] = []
+
+    def _error(self, reason: str) -> IngestError:
+        return IngestError([RowError(self._line, self._record + len(self._records) + 1, None, reason)])
+
+    def feed(self, chunk: bytes) -> Iterator[RawBatch]:
+        buf = self._buf + chunk
+        pos = 0
+        if not self._started:
+            stripped = buf.lstrip()
+            if not stripped:
+                self._buf = buf
+                return
+            if stripped[:1] != b"[":
+                raise self._error("body is not a JSON array; send [{...}, ...] or use the /ndjson route")
+            self._line += buf.count(b"\n", 0, len(buf) - len(stripped))
+            pos = len(buf) - len(stripped) + 1
+            self._started = True
+        while True:
+            gap = _BETWEEN.match(buf, pos)
+            assert gap is not None
+            self._line += buf.count(b"\n", pos, gap.end())
+            pos = gap.end()
+            if pos >= len(buf):
+                break
+            if buf[pos : pos + 1] == b"]":
+                self._ended = True
+                if buf[pos + 1 :].strip():
+                    raise self._error("unexpected data after the closing ] of the array")
+                pos = len(buf)
+                break
+            if buf[pos : pos + 1] != b"{":
+                raise self._error("array element is not a JSON object")
+            m = _OBJECT.match(buf, pos)
+            if m is None:
+                if buf.find(b"}", pos) >= 0 and b"{" in buf[pos + 1 : buf.find(b"}", pos)]:
+                    raise self._error("nested objects are not accepted in a row")
+                break  # unfinished object: wait for more bytes
+            self._records.append(m.group())
+            self._lines.append(self._line)
+            self._line += m.group().count(b"\n")
+            pos = m.end()
+            if len(self._records) >= self.batch_rows:
+                yield self._flush()
+        self._buf = buf[pos:]
+
+    def _flush(self) -> RawBatch:
+        batch = RawBatch(self._records, self._lines, self._record + 1)
+        self._record += len(self._records)
+        self._records, self._lines = [], []
+        return batch
+
+    def close(self) -> Iterator[RawBatch]:
+        if self._buf.strip() or (self._started and not self._ended):
+            raise self._error("body ends inside the JSON array (missing ] or an unfinished object)")
+        if not self._started:
+            raise self._error("body is empty; send a JSON array of rows")
+        if self._records:
+            yield self._flush()
+
+
+async def split_async(
+    chunks: AsyncIterator[bytes], splitter: NdjsonSplitter | JsonArraySplitter
+) -> AsyncIterator[RawBatch]:
+    """Feed an async byte stream through a splitter, yielding batches as they complete."""
+    async for chunk in chunks:
+        for batch in splitter.feed(chunk):
+            yield batch
+    for batch in splitter.close():
+        yield batch

@@ -1,0 +1,140 @@
+"""One ingest request end to end: byte stream -> batches -> validation -> buffer -> commit.
+
+Used by the HTTP routes and by anything else that posts a body (tests, the CLI). Parsing runs
+in a worker thread so a large body never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from gridpulse.errors import IngestError, PayloadTooLarge, RowError
+from gridpulse.ingest.buffer import RequestBuffer
+from gridpulse.ingest.parse import parse_batch
+from gridpulse.ingest.shapes import RouteShape, unit_for_metric
+from gridpulse.ingest.split import JsonArraySplitter, NdjsonSplitter, split_async
+from gridpulse.ingest.writer import Writer
+from gridpulse.model import SeriesKey, SeriesMeta, WriteResult
+from gridpulse.store.base import WriteRequest
+
+__all__ = ["BodyFormat", "IngestReport", "OnError", "ingest_stream", "meta_for_shape"]
+
+
+class BodyFormat(enum.StrEnum):
+    JSON_ARRAY = "json"
+    NDJSON = "ndjson"
+
+
+class OnError(enum.StrEnum):
+    """What a bad row does to its request: reject all of it (default), or skip just that row."""
+
+    REJECT = "reject"
+    SKIP = "skip"
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one committed ingest request."""
+
+    rows: int = 0
+    points: int = 0
+    nulls: int = 0
+    result: WriteResult = field(default_factory=WriteResult)
+    rejected: list[RowError] = field(default_factory=list)
+    rejected_count: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "status": "ok",
+            "rows": self.rows,
+            "points": self.points,
+            "nulls": self.nulls,
+            **self.result.as_dict(),
+            "rejected_count": self.rejected_count,
+            "rejected": [e.as_dict() for e in self.rejected],
+        }
+
+
+def meta_for_shape(shape: RouteShape, tz: str | None) -> Callable[[SeriesKey], SeriesMeta]:
+    """Metadata for series a route creates: unit from the field or metric name, nominal interval."""
+
+    def meta_for(key: SeriesKey) -> SeriesMeta:
+        unit = shape.value_fields.get(key.metric) if shape.value_fields else None
+        interval: timedelta | None = shape.interval
+        return SeriesMeta(
+            unit=unit if unit is not None else unit_for_metric(key.metric),
+            interval=interval,
+            tz=tz or "UTC",
+            device_id=key.entity_id if key.entity_kind == "device" else None,
+            channel_id=key.entity_id if key.entity_kind == "channel" else None,
+        )
+
+    return meta_for
+
+
+async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    seen = 0
+    async for chunk in chunks:
+        seen += len(chunk)
+        if seen > limit:
+            raise PayloadTooLarge(limit)
+        yield chunk
+
+
+async def ingest_stream(
+    chunks: AsyncIterator[bytes],
+    *,
+    shape: RouteShape,
+    fmt: BodyFormat,
+    writer: Writer,
+    spill_dir: Path,
+    batch_rows: int,
+    spill_bytes: int,
+    max_body_bytes: int,
+    max_listed_rejects: int,
+    on_error: OnError = OnError.REJECT,
+    tz: str | None = None,
+) -> IngestReport:
+    """Parse, validate and commit one request body.
+
+    Returns:
+        IngestReport once every accepted row is committed.
+
+    Raises:
+        IngestError: a row is bad and on_error is REJECT (nothing is stored), or the body is
+            not readable at all; lists the first rejected rows with line, field and reason.
+        PayloadTooLarge: the body passed max_body_bytes (nothing is stored).
+    """
+    splitter: NdjsonSplitter | JsonArraySplitter = (
+        NdjsonSplitter(batch_rows) if fmt is BodyFormat.NDJSON else JsonArraySplitter(batch_rows)
+    )
+    buffer = RequestBuffer(spill_dir, spill_bytes)
+    report = IngestReport()
+    try:
+        async for raw in split_async(_limited(chunks, max_body_bytes), splitter):
+            parsed = await asyncio.to_thread(parse_batch, raw, shape, tz=tz)
+            report.rows += parsed.rows
+            if parsed.errors:
+                report.rejected_count += len(parsed.errors)
+                room = max_listed_rejects - len(report.rejected)
+                report.rejected.extend(parsed.errors[: max(room, 0)])
+                if on_error is OnError.REJECT:
+                    buffer.discard()  # the request is lost anyway: free memory, keep counting errors
+            if report.rejected_count and on_error is OnError.REJECT:
+                continue
+            buffer.add(parsed.table)
+            report.nulls += parsed.nulls
+        if report.rejected_count and on_error is OnError.REJECT:
+            raise IngestError(report.rejected, report.rejected_count)
+        report.points = buffer.rows
+        if buffer.rows:
+            request = WriteRequest(batches=buffer.batches(), meta_for=meta_for_shape(shape, tz))
+            report.result = await writer.write(request)
+        return report
+    finally:
+        buffer.discard()

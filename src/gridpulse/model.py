@@ -1,0 +1,169 @@
+"""The data model shared by every layer: series keys, series metadata, quality flags, batch schemas.
+
+A series is an entity (meter, plant, device, channel, feeder, or any other kind) plus a metric.
+Points are narrow: (series_id, ts, value, version, inserted_at, quality). `ts` is always a UTC
+instant; zones are applied only where a query asks for local buckets.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pyarrow as pa
+
+__all__ = [
+    "KEYED_BATCH_SCHEMA",
+    "POINTS_SCHEMA",
+    "TS_TYPE",
+    "Quality",
+    "Series",
+    "SeriesKey",
+    "SeriesMeta",
+    "WriteResult",
+]
+
+#: Every instant in gridpulse: microseconds, UTC.
+TS_TYPE = pa.timestamp("us", tz="UTC")
+
+
+class Quality(enum.IntEnum):
+    """How a stored value came to be. Estimates never overwrite an actual read."""
+
+    ACTUAL = 0
+    ESTIMATED = 1
+    EDITED = 2
+
+
+@dataclass(frozen=True, order=True)
+class SeriesKey:
+    """The canonical identity of a series: (entity kind, entity id, metric).
+
+    Example: SeriesKey("meter", "m-1", "kwh"), SeriesKey("device", "<uuid>", "StateOfChargePercentage").
+    """
+
+    entity_kind: str
+    entity_id: str
+    metric: str
+
+    def __str__(self) -> str:
+        return f"{self.entity_kind}:{self.entity_id}/{self.metric}"
+
+
+@dataclass(frozen=True)
+class SeriesMeta:
+    """What a route or source knows about the series it creates.
+
+    Attributes:
+        unit: physical unit of the values, e.g. "kWh", "MW", "%". Empty when unknown.
+        interval: nominal spacing of the points, None when irregular or unknown.
+        tz: IANA zone of the site, used for local-day buckets when a query names no zone.
+        tags: free key/value labels.
+        organisation_id, site_id, device_id, channel_id: place in the hierarchy, when known.
+    """
+
+    unit: str = ""
+    interval: timedelta | None = None
+    tz: str = "UTC"
+    tags: dict[str, str] = field(default_factory=dict)
+    organisation_id: str | None = None
+    site_id: str | None = None
+    device_id: str | None = None
+    channel_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Series:
+    """One row of the series catalogue.
+
+    Attributes:
+        series_id: small integer id used in the points table.
+        key: the canonical (entity kind, entity id, metric).
+        unit, interval, tz, tags: as in SeriesMeta.
+        organisation_id, site_id, device_id, channel_id: the series' place in the hierarchy,
+            None where unknown.
+    """
+
+    series_id: int
+    key: SeriesKey
+    unit: str
+    interval: timedelta | None
+    tz: str
+    tags: dict[str, str]
+    organisation_id: str | None = None
+    site_id: str | None = None
+    device_id: str | None = None
+    channel_id: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "series_id": self.series_id,
+            "entity_kind": self.key.entity_kind,
+            "entity_id": self.key.entity_id,
+            "metric": self.key.metric,
+            "unit": self.unit,
+            "interval_s": int(self.interval.total_seconds()) if self.interval else None,
+            "tz": self.tz,
+            "tags": self.tags,
+            "organisation_id": self.organisation_id,
+            "site_id": self.site_id,
+            "device_id": self.device_id,
+            "channel_id": self.channel_id,
+        }
+
+
+#: A parsed, validated batch before series resolution: one row per point, keyed by name.
+KEYED_BATCH_SCHEMA = pa.schema(
+    [
+        ("entity_kind", pa.string()),
+        ("entity_id", pa.string()),
+        ("metric", pa.string()),
+        ("ts", TS_TYPE),
+        ("value", pa.float64()),
+        ("quality", pa.int8()),
+    ]
+)
+
+#: A batch resolved to series ids, as the store appends it.
+POINTS_SCHEMA = pa.schema(
+    [
+        ("series_id", pa.int32()),
+        ("ts", TS_TYPE),
+        ("value", pa.float64()),
+        ("quality", pa.int8()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one committed write did.
+
+    Attributes:
+        inserted: points new to the store (version 1).
+        revised: points whose value changed: stored as the next version, the old one kept.
+        unchanged: points identical to what was stored (idempotent resends), dropped.
+        series_created: series added to the catalogue by this write.
+    """
+
+    inserted: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    series_created: int = 0
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(
+            self.inserted + other.inserted,
+            self.revised + other.revised,
+            self.unchanged + other.unchanged,
+            self.series_created + other.series_created,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "inserted": self.inserted,
+            "revised": self.revised,
+            "unchanged": self.unchanged,
+            "series_created": self.series_created,
+        }

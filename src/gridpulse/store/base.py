@@ -1,0 +1,152 @@
+"""The Store protocol every backend implements, and the value types it speaks.
+
+The rest of gridpulse talks to storage only through `Store`. Each backend owns its SQL under
+`gridpulse.store.<backend>`. Writes come from one writer thread (`gridpulse.ingest.writer`);
+reads may come from any thread and never block the writer.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from gridpulse.model import Series, SeriesKey, SeriesMeta, WriteResult
+
+__all__ = [
+    "REFERENCE_KINDS",
+    "Agg",
+    "ReadingsQuery",
+    "Resolution",
+    "SeriesFilter",
+    "Store",
+    "WriteRequest",
+]
+
+
+class Resolution(enum.StrEnum):
+    """Bucket widths a query can ask for. day, week and month are local to the query's zone."""
+
+    RAW = "raw"
+    MIN15 = "15min"
+    MIN30 = "30min"
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class Agg(enum.StrEnum):
+    """How the points of one bucket become one value."""
+
+    SUM = "sum"
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    FIRST = "first"
+    LAST = "last"
+    COUNT = "count"
+
+
+@dataclass(frozen=True)
+class SeriesFilter:
+    """Which series: every given field must match; tags must all be present with those values."""
+
+    entity_kind: str | None = None
+    entity_id: str | None = None
+    metric: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    series_ids: Sequence[int] | None = None
+
+
+@dataclass(frozen=True)
+class ReadingsQuery:
+    """One series over [start, end), bucketed and aggregated, optionally as known at `as_of`.
+
+    Attributes:
+        series_id: the series to read.
+        start, end: aware instants; end is exclusive. None means unbounded.
+        resolution: bucket width; RAW returns every stored point.
+        agg: aggregate per bucket (ignored for RAW).
+        tz: IANA zone for local buckets (day, week, month; and hours in half-hour zones).
+        as_of: aware instant; read what the store knew then. None reads the latest versions.
+    """
+
+    series_id: int
+    start: datetime | None = None
+    end: datetime | None = None
+    resolution: Resolution = Resolution.RAW
+    agg: Agg = Agg.AVG
+    tz: str = "UTC"
+    as_of: datetime | None = None
+
+
+@dataclass
+class WriteRequest:
+    """One client write: its Arrow batches (KEYED_BATCH_SCHEMA) and the metadata of new series.
+
+    `batches` may be a generator reading a spill file; it is consumed once, inside the
+    transaction that commits it.
+    """
+
+    batches: Iterable[pa.Table]
+    meta_for: Callable[[SeriesKey], SeriesMeta]
+
+
+#: Reference tables and their id column.
+REFERENCE_KINDS: dict[str, str] = {
+    "organisations": "organisation_id",
+    "sites": "site_id",
+    "devices": "device_id",
+    "channels": "channel_id",
+    "meters": "meter_id",
+    "plants": "plant_id",
+    "feeders": "feeder_id",
+    "meter_feeder_map": "meter_id",
+}
+
+
+class Store(Protocol):
+    """What gridpulse needs from a storage backend."""
+
+    url: str
+
+    def close(self) -> None:
+        """Flush and release the store (checkpoint, close connections)."""
+
+    # --- writing (called from the single writer thread) ---
+    def write_group(self, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+        """Commit several requests in one transaction and return one result per request.
+
+        Raises:
+            StoreError: the transaction failed; nothing of any request is stored.
+        """
+
+    def upsert_reference(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert or replace reference rows of `kind` (see REFERENCE_KINDS) by id; returns rows written."""
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a small key/value fact about the store (e.g. that demo data was loaded)."""
+
+    # --- reading (any thread) ---
+    def get_meta(self, key: str) -> str | None:
+        """The value stored by set_meta, or None."""
+
+    def list_series(self, flt: SeriesFilter | None = None) -> list[Series]:
+        """Series matching the filter, ordered by entity kind, entity id and metric."""
+
+    def read(self, query: ReadingsQuery) -> pa.Table:
+        """Points or buckets of one series: columns ts (UTC), value, and for RAW quality and version."""
+
+    def latest(self, series_ids: Sequence[int] | None = None) -> pa.Table:
+        """The newest point per series: series_id, ts (UTC), value, quality, inserted_at."""
+
+    def list_reference(self, kind: str) -> list[dict[str, Any]]:
+        """All rows of one reference table."""
+
+    def stats(self) -> dict[str, int]:
+        """Counts for the overview: series, points, superseded versions."""

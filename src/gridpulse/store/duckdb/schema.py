@@ -1,0 +1,77 @@
+"""DuckDB schema and its migrations, applied in order at open.
+
+Points hold plain TIMESTAMP values that are UTC instants: grouping on a plain timestamp is about
+5x faster than on TIMESTAMPTZ in DuckDB (docs/design-decisions.md). There is deliberately no
+uniqueness constraint on points (it costs about 10x on insert); the writer keeps (series, ts)
+unique instead.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+_V1 = [
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE SEQUENCE IF NOT EXISTS series_id_seq START 1""",
+    """CREATE TABLE IF NOT EXISTS series (
+        series_id INTEGER PRIMARY KEY,
+        entity_kind VARCHAR NOT NULL,
+        entity_id VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        unit VARCHAR NOT NULL DEFAULT '',
+        interval_s INTEGER,
+        tz VARCHAR NOT NULL DEFAULT 'UTC',
+        tags VARCHAR NOT NULL DEFAULT '{}',
+        organisation_id VARCHAR,
+        site_id VARCHAR,
+        device_id VARCHAR,
+        channel_id VARCHAR,
+        hwm_ts TIMESTAMP,
+        created_at TIMESTAMP NOT NULL,
+        UNIQUE (entity_kind, entity_id, metric))""",
+    """CREATE TABLE IF NOT EXISTS points (
+        series_id INTEGER NOT NULL,
+        ts TIMESTAMP NOT NULL,
+        value DOUBLE,
+        version INTEGER NOT NULL,
+        inserted_at TIMESTAMP NOT NULL,
+        quality TINYINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS points_history (
+        series_id INTEGER NOT NULL,
+        ts TIMESTAMP NOT NULL,
+        value DOUBLE,
+        version INTEGER NOT NULL,
+        inserted_at TIMESTAMP NOT NULL,
+        quality TINYINT NOT NULL,
+        superseded_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS organisations (
+        organisation_id VARCHAR PRIMARY KEY, name VARCHAR, parent_id VARCHAR,
+        attrs VARCHAR NOT NULL DEFAULT '{}', updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS sites (
+        site_id VARCHAR PRIMARY KEY, organisation_id VARCHAR, name VARCHAR, tz VARCHAR,
+        attrs VARCHAR NOT NULL DEFAULT '{}', updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS devices (
+        device_id VARCHAR PRIMARY KEY, site_id VARCHAR, organisation_id VARCHAR, name VARCHAR,
+        device_type VARCHAR, attrs VARCHAR NOT NULL DEFAULT '{}', updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS channels (
+        channel_id VARCHAR PRIMARY KEY, device_id VARCHAR, organisation_id VARCHAR, name VARCHAR,
+        tariff_id VARCHAR, attrs VARCHAR NOT NULL DEFAULT '{}', updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS meters (
+        meter_id VARCHAR PRIMARY KEY, site_id VARCHAR, name VARCHAR,
+        attrs VARCHAR NOT NULL DEFAULT '{}', updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS plants (
+        plant_id VARCHAR PRIMARY KEY, site_id VARCHAR, name VARCHAR, capacity_mw DOUBLE,
+        attrs VARCHAR NOT NULL DEFAULT '{}', updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS feeders (
+        feeder_id VARCHAR PRIMARY KEY, site_id VARCHAR, name VARCHAR,
+        attrs VARCHAR NOT NULL DEFAULT '{}', updated_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS meter_feeder_map (
+        meter_id VARCHAR NOT NULL, feeder_id VARCHAR NOT NULL, scaling_factor DOUBLE NOT NULL DEFAULT 1.0,
+        valid_from TIMESTAMP NOT NULL DEFAULT TIMESTAMP '1970-01-01', valid_to TIMESTAMP,
+        attrs VARCHAR NOT NULL DEFAULT '{}', updated_at TIMESTAMP,
+        PRIMARY KEY (meter_id, feeder_id, valid_from))""",
+]
+
+#: (version, statements), applied in order; each version in one transaction.
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1)]
+SCHEMA_VERSION = MIGRATIONS[-1][0]

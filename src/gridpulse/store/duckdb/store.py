@@ -1,0 +1,546 @@
+"""DuckDBStore: the embedded default backend.
+
+Write path (one transaction per group of requests, from the single writer thread):
+  1. series resolution: distinct keys of the batch -> ids, from a cache; unknown keys are created;
+  2. in-batch duplicates collapse to the last row per (series, ts);
+  3. rows newer than the series' high-water mark are appended straight away;
+  4. older rows (late data, resends, corrections) are compared with what is stored, as one set
+     operation: identical -> dropped, different -> next version (old one moved to history),
+     absent -> version 1. An estimate never replaces an actual read.
+Readers use their own cursors and see the last committed state; they never block the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from gridpulse.errors import NotFound, QueryError, SchemaMismatch, StoreError, StoreUnavailable
+from gridpulse.model import Quality, Series, SeriesKey, SeriesMeta, WriteResult
+from gridpulse.store.base import REFERENCE_KINDS, Agg, ReadingsQuery, Resolution, SeriesFilter, WriteRequest
+from gridpulse.store.duckdb.schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["DuckDBStore"]
+
+_SUBDAY_WIDTH = {Resolution.MIN15: "15 minutes", Resolution.MIN30: "30 minutes", Resolution.HOUR: "1 hour"}
+_TRUNC_UNIT = {Resolution.DAY: "day", Resolution.WEEK: "week", Resolution.MONTH: "month"}
+_AGG_SQL = {
+    Agg.SUM: "sum(value)",
+    Agg.AVG: "avg(value)",
+    Agg.MIN: "min(value)",
+    Agg.MAX: "max(value)",
+    Agg.FIRST: "arg_min(value, ts)",
+    Agg.LAST: "arg_max(value, ts)",
+    Agg.COUNT: "count(value)::DOUBLE",
+}
+_SERIES_COLS = (
+    "series_id, entity_kind, entity_id, metric, unit, interval_s, tz, tags, "
+    "organisation_id, site_id, device_id, channel_id"
+)
+
+
+def _naive_utc(ts: datetime) -> datetime:
+    if ts.tzinfo is None:
+        raise QueryError(f"timestamp {ts.isoformat()} has no zone offset; give an offset or a tz")
+    return ts.astimezone(UTC).replace(tzinfo=None)
+
+
+def _path_from_url(url: str) -> Path:
+    if not url.startswith("duckdb://"):
+        raise StoreUnavailable(f"{url!r} is not a duckdb:// URL")
+    return Path(url.removeprefix("duckdb://"))
+
+
+class DuckDBStore:
+    """The Store protocol on one DuckDB file (or `duckdb:///:memory:` for throwaway use)."""
+
+    def __init__(self, url: str, *, memory_limit: str = "", read_only: bool = False) -> None:
+        self.url = url
+        path = _path_from_url(url)
+        target = ":memory:" if str(path) in ("/:memory:", ":memory:") else str(path)
+        if target != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        try:
+            self._db = duckdb.connect(target, read_only=read_only, config=config)
+            # ICU is built in but cannot be set through connect(); every cursor inherits GLOBAL
+            self._db.execute("SET GLOBAL TimeZone = 'UTC'")
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreUnavailable(
+                    f"store file {path} is held by another process (is `gridpulse serve` running? "
+                    "stop it, or use the CLI, which talks to the running server)"
+                ) from exc
+            raise StoreUnavailable(f"cannot open store file {path}: {exc}") from exc
+        except duckdb.Error as exc:
+            raise StoreUnavailable(f"cannot open store file {path}: {exc}") from exc
+        self._read_only = read_only
+        self._write_lock = threading.Lock()
+        self._series_cache: dict[SeriesKey, int] = {}
+        self._hwm: dict[int, datetime] = {}
+        self._last_commit_at: datetime | None = None
+        self._ref_cols: dict[str, list[str]] = {}
+        if not read_only:
+            self._migrate()
+        else:
+            self._check_version()
+        self._load_caches()
+
+    # ------------------------------------------------------------------ lifecycle
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._db.cursor()
+
+    def _check_version(self) -> int:
+        con = self._cursor()
+        try:
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+            ).fetchone()
+            if not exists or not exists[0]:
+                return 0
+            row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = int(row[0]) if row and row[0] is not None else 0
+        finally:
+            con.close()
+        if version > SCHEMA_VERSION:
+            raise SchemaMismatch(
+                f"store {self.url} has schema version {version}, this gridpulse knows {SCHEMA_VERSION}: "
+                "upgrade gridpulse"
+            )
+        return version
+
+    def _migrate(self) -> None:
+        current = self._check_version()
+        con = self._cursor()
+        try:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP)")
+            for version, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                con.execute("BEGIN")
+                for sql in statements:
+                    con.execute(sql)
+                con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [version])
+                con.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise StoreError(f"migrating {self.url} failed: {exc}") from exc
+        finally:
+            con.close()
+
+    def _load_caches(self) -> None:
+        con = self._cursor()
+        try:
+            for sid, kind, eid, metric, hwm in con.execute(
+                "SELECT series_id, entity_kind, entity_id, metric, hwm_ts FROM series"
+            ).fetchall():
+                self._series_cache[SeriesKey(kind, eid, metric)] = sid
+                if hwm is not None:
+                    self._hwm[sid] = hwm
+            row = con.execute(
+                "SELECT greatest((SELECT max(inserted_at) FROM points), (SELECT max(superseded_at) FROM points_history))"
+            ).fetchone()
+            self._last_commit_at = row[0] if row else None
+            for kind in REFERENCE_KINDS:
+                cols = [r[0] for r in con.execute(f"DESCRIBE {kind}").fetchall()]
+                self._ref_cols[kind] = cols
+        finally:
+            con.close()
+
+    def close(self) -> None:
+        try:
+            if not self._read_only:
+                self._db.execute("CHECKPOINT")
+        except duckdb.Error:
+            pass
+        self._db.close()
+
+    # ------------------------------------------------------------------ writing
+    def _commit_time(self) -> datetime:
+        # inserted_at must grow strictly between commits, or as_of could not tell versions apart
+        now = datetime.now(UTC).replace(tzinfo=None)
+        if self._last_commit_at is not None and now <= self._last_commit_at:
+            now = self._last_commit_at + timedelta(microseconds=1)
+        return now
+
+    def write_group(self, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+        if self._read_only:
+            raise StoreError("this store was opened read-only")
+        with self._write_lock:
+            con = self._cursor()
+            new_series: dict[SeriesKey, int] = {}
+            hwm: dict[int, datetime] = {}
+            now = self._commit_time()
+            try:
+                con.execute("BEGIN")
+                results = [self._write_request(con, req, now, new_series, hwm) for req in requests]
+                con.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                con.close()
+                if isinstance(exc, duckdb.Error):
+                    raise StoreError(f"write failed, nothing of it was stored: {exc}") from exc
+                raise
+            con.close()
+            self._series_cache.update(new_series)
+            self._hwm.update(hwm)
+            self._last_commit_at = now
+            return results
+
+    def _write_request(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        req: WriteRequest,
+        now: datetime,
+        new_series: dict[SeriesKey, int],
+        hwm: dict[int, datetime],
+    ) -> WriteResult:
+        total = WriteResult()
+        for batch in req.batches:
+            if batch.num_rows:
+                total = total + self._write_batch(con, batch, req, now, new_series, hwm)
+        return total
+
+    def _resolve(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batch: pa.Table,
+        req: WriteRequest,
+        now: datetime,
+        new_series: dict[SeriesKey, int],
+        hwm: dict[int, datetime],
+    ) -> tuple[pa.Table, int]:
+        """Key table for the batch: entity_kind, entity_id, metric, series_id, hwm; and series created."""
+        distinct = (
+            batch.select(["entity_kind", "entity_id", "metric"])
+            .group_by(["entity_kind", "entity_id", "metric"])
+            .aggregate([])
+        )
+        kinds, eids, metrics = (distinct.column(i).to_pylist() for i in range(3))
+        sids: list[int] = []
+        hwms: list[datetime | None] = []
+        created = 0
+        for kind, eid, metric in zip(kinds, eids, metrics, strict=True):
+            key = SeriesKey(kind, eid, metric)
+            sid = self._series_cache.get(key) or new_series.get(key)
+            if sid is None:
+                sid = self._create_series(con, key, req.meta_for(key), now)
+                new_series[key] = sid
+                created += 1
+            sids.append(sid)
+            hwms.append(hwm.get(sid) or self._hwm.get(sid))
+        keys = distinct.append_column("series_id", pa.array(sids, pa.int32())).append_column(
+            "hwm", pa.array(hwms, pa.timestamp("us"))
+        )
+        return keys, created
+
+    def _create_series(
+        self, con: duckdb.DuckDBPyConnection, key: SeriesKey, meta: SeriesMeta, now: datetime
+    ) -> int:
+        row = con.execute(
+            """INSERT INTO series (series_id, entity_kind, entity_id, metric, unit, interval_s, tz, tags,
+                   organisation_id, site_id, device_id, channel_id, created_at)
+               VALUES (nextval('series_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING series_id""",
+            [
+                key.entity_kind,
+                key.entity_id,
+                key.metric,
+                meta.unit,
+                int(meta.interval.total_seconds()) if meta.interval else None,
+                meta.tz,
+                orjson.dumps(meta.tags).decode(),
+                meta.organisation_id,
+                meta.site_id,
+                meta.device_id,
+                meta.channel_id,
+                now,
+            ],
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def _write_batch(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batch: pa.Table,
+        req: WriteRequest,
+        now: datetime,
+        new_series: dict[SeriesKey, int],
+        hwm: dict[int, datetime],
+    ) -> WriteResult:
+        keys, created = self._resolve(con, batch, req, now, new_series, hwm)
+        batch = batch.append_column("rn", pa.array(np.arange(batch.num_rows, dtype=np.int64)))
+        con.register("gp_batch", batch)
+        con.register("gp_keys", keys)
+        try:
+            # last row wins for a (series, ts) repeated inside one batch
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE gp_in AS
+                   SELECT k.series_id, b.ts::TIMESTAMP AS ts,
+                          arg_max({'v': b.value, 'q': b.quality}, b.rn) AS vq,
+                          any_value(k.hwm) AS hwm, count(*) AS n
+                   FROM gp_batch b JOIN gp_keys k USING (entity_kind, entity_id, metric)
+                   GROUP BY ALL"""
+            )
+            n_rows, n_in, n_new = con.execute(
+                "SELECT coalesce(sum(n), 0), count(*), count(*) FILTER (WHERE hwm IS NULL OR ts > hwm) FROM gp_in"
+            ).fetchone() or (0, 0, 0)
+            unchanged = int(n_rows) - int(n_in)
+            inserted = int(n_new)
+            revised = 0
+            if n_new:
+                con.execute(
+                    """INSERT INTO points SELECT series_id, ts, vq.v, 1, ?, vq.q FROM gp_in
+                       WHERE hwm IS NULL OR ts > hwm""",
+                    [now],
+                )
+            n_old = int(n_in) - int(n_new)
+            if n_old:
+                inserted_old, revised, unchanged_old = self._merge_old(con, now)
+                inserted += inserted_old
+                unchanged += unchanged_old
+            for sid, max_ts in con.execute("SELECT series_id, max(ts) FROM gp_in GROUP BY 1").fetchall():
+                prev = hwm.get(sid) or self._hwm.get(sid)
+                if prev is None or max_ts > prev:
+                    hwm[sid] = max_ts
+            con.execute(
+                """UPDATE series SET hwm_ts = greatest(coalesce(series.hwm_ts, m.max_ts), m.max_ts)
+                   FROM (SELECT series_id, max(ts) AS max_ts FROM gp_in GROUP BY 1) m
+                   WHERE series.series_id = m.series_id"""
+            )
+        finally:
+            con.unregister("gp_batch")
+            con.unregister("gp_keys")
+        return WriteResult(inserted=inserted, revised=revised, unchanged=unchanged, series_created=created)
+
+    def _merge_old(self, con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[int, int, int]:
+        """Compare rows at or below the high-water mark with the stored ones; returns counts."""
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE gp_cmp AS
+                SELECT o.series_id, o.ts, o.vq.v AS value, o.vq.q AS quality,
+                       p.value AS old_value, p.quality AS old_quality, p.version AS old_version,
+                       p.inserted_at AS old_inserted_at,
+                       CASE WHEN p.version IS NULL THEN 'absent'
+                            WHEN o.vq.q = {int(Quality.ESTIMATED)} AND p.quality <> {int(Quality.ESTIMATED)}
+                                THEN 'same'
+                            WHEN o.vq.v IS NOT DISTINCT FROM p.value AND o.vq.q = p.quality THEN 'same'
+                            ELSE 'changed' END AS verdict
+                FROM (SELECT * FROM gp_in WHERE hwm IS NOT NULL AND ts <= hwm) o
+                LEFT JOIN points p ON p.series_id = o.series_id AND p.ts = o.ts
+                     AND p.ts BETWEEN (SELECT min(ts) FROM gp_in) AND (SELECT max(ts) FROM gp_in)"""
+        )
+        counts = dict(con.execute("SELECT verdict, count(*) FROM gp_cmp GROUP BY 1").fetchall())
+        if counts.get("absent"):
+            con.execute(
+                "INSERT INTO points SELECT series_id, ts, value, 1, ?, quality FROM gp_cmp WHERE verdict = 'absent'",
+                [now],
+            )
+        if counts.get("changed"):
+            con.execute(
+                """INSERT INTO points_history
+                   SELECT series_id, ts, old_value, old_version, old_inserted_at, old_quality, ?
+                   FROM gp_cmp WHERE verdict = 'changed'""",
+                [now],
+            )
+            con.execute(
+                """UPDATE points SET value = c.value, quality = c.quality, version = c.old_version + 1,
+                          inserted_at = ?
+                   FROM (SELECT * FROM gp_cmp WHERE verdict = 'changed') c
+                   WHERE points.series_id = c.series_id AND points.ts = c.ts""",
+                [now],
+            )
+        return int(counts.get("absent", 0)), int(counts.get("changed", 0)), int(counts.get("same", 0))
+
+    def upsert_reference(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        if kind not in REFERENCE_KINDS:
+            raise QueryError(f"unknown reference kind {kind!r}; one of {', '.join(REFERENCE_KINDS)}")
+        cols = [c for c in self._ref_cols[kind] if c not in ("attrs", "updated_at")]
+        id_col = REFERENCE_KINDS[kind]
+        now = datetime.now(UTC).replace(tzinfo=None)
+        values = []
+        for i, row in enumerate(rows, start=1):
+            if row.get(id_col) in (None, ""):
+                raise QueryError(f"{kind} row {i} has no {id_col}")
+            extra = {k: v for k, v in row.items() if k not in cols}
+            vals = [row.get(c) for c in cols]
+            values.append([*vals, orjson.dumps(extra, default=str).decode(), now])
+        placeholders = ", ".join("?" for _ in range(len(cols) + 2))
+        sql = f"INSERT OR REPLACE INTO {kind} ({', '.join(cols)}, attrs, updated_at) VALUES ({placeholders})"
+        with self._write_lock:
+            con = self._cursor()
+            try:
+                con.execute("BEGIN")
+                if values:
+                    con.executemany(sql, values)
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK")
+                raise StoreError(f"upserting {kind} failed: {exc}") from exc
+            finally:
+                con.close()
+        return len(values)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write_lock:
+            con = self._cursor()
+            try:
+                con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+            finally:
+                con.close()
+
+    # ------------------------------------------------------------------ reading
+    def get_meta(self, key: str) -> str | None:
+        con = self._cursor()
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        finally:
+            con.close()
+        return None if row is None else str(row[0])
+
+    def list_series(self, flt: SeriesFilter | None = None) -> list[Series]:
+        flt = flt or SeriesFilter()
+        where, params = ["TRUE"], []
+        for col in ("entity_kind", "entity_id", "metric"):
+            val = getattr(flt, col)
+            if val is not None:
+                where.append(f"{col} = ?")
+                params.append(val)
+        for tag, val in flt.tags.items():
+            where.append("json_extract_string(tags, ?) = ?")
+            params.extend(["$." + orjson.dumps(tag).decode(), val])
+        if flt.series_ids is not None:
+            where.append("list_contains(?, series_id)")
+            params.append(list(flt.series_ids))
+        con = self._cursor()
+        try:
+            rows = con.execute(
+                f"SELECT {_SERIES_COLS} FROM series WHERE {' AND '.join(where)} "
+                "ORDER BY entity_kind, entity_id, metric",
+                params,
+            ).fetchall()
+        finally:
+            con.close()
+        return [
+            Series(
+                series_id=r[0],
+                key=SeriesKey(r[1], r[2], r[3]),
+                unit=r[4],
+                interval=timedelta(seconds=r[5]) if r[5] else None,
+                tz=r[6],
+                tags=orjson.loads(r[7]),
+                organisation_id=r[8],
+                site_id=r[9],
+                device_id=r[10],
+                channel_id=r[11],
+            )
+            for r in rows
+        ]
+
+    def _visible_sql(self, q: ReadingsQuery, params: list[Any]) -> str:
+        """SQL of the points of one series visible for the query (latest, or as known at as_of)."""
+        rng = ["series_id = ?"]
+        params.append(q.series_id)
+        if q.start is not None:
+            rng.append("ts >= ?")
+            params.append(_naive_utc(q.start))
+        if q.end is not None:
+            rng.append("ts < ?")
+            params.append(_naive_utc(q.end))
+        cond = " AND ".join(rng)
+        if q.as_of is None:
+            return f"SELECT ts, value, quality, version FROM points WHERE {cond}"
+        as_of = _naive_utc(q.as_of)
+        # a version is visible from its inserted_at until the next one superseded it
+        hist_params = params[1:]
+        params.append(as_of)
+        params.append(q.series_id)
+        params.extend(hist_params)
+        params.extend([as_of, as_of])
+        return (
+            f"SELECT ts, value, quality, version FROM points WHERE {cond} AND inserted_at <= ? "
+            f"UNION ALL SELECT ts, value, quality, version FROM points_history WHERE {cond} "
+            "AND inserted_at <= ? AND superseded_at > ?"
+        )
+
+    def read(self, query: ReadingsQuery) -> pa.Table:
+        params: list[Any] = []
+        visible = self._visible_sql(query, params)
+        if query.resolution is Resolution.RAW:
+            sql = f"SELECT ts AT TIME ZONE 'UTC' AS ts, value, quality, version FROM ({visible}) ORDER BY ts"
+        else:
+            agg = _AGG_SQL[query.agg]
+            tz = query.tz
+            local = "timezone(?, ts AT TIME ZONE 'UTC')"
+            if query.resolution in _SUBDAY_WIDTH:
+                width = _SUBDAY_WIDTH[query.resolution]
+                # bucket on local wall time, then step back by the row's own offset: the two 02:00
+                # hours of a fall-back night stay two buckets
+                bucket = f"(ts - (lt - time_bucket(INTERVAL '{width}', lt))) AT TIME ZONE 'UTC'"
+            else:
+                unit = _TRUNC_UNIT[query.resolution]
+                bucket = f"timezone(?, date_trunc('{unit}', lt))"
+            sql = (
+                f"SELECT {bucket} AS ts, {agg} AS value, count(value) AS count "
+                f"FROM (SELECT ts, value, {local} AS lt FROM ({visible})) GROUP BY 1 ORDER BY 1"
+            )
+            params = [tz, *params] if query.resolution in _SUBDAY_WIDTH else [tz, tz, *params]
+        con = self._cursor()
+        try:
+            return con.sql(sql, params=params).to_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(f"reading series {query.series_id} failed: {exc}") from exc
+        finally:
+            con.close()
+
+    def latest(self, series_ids: Sequence[int] | None = None) -> pa.Table:
+        where, params = "", []
+        if series_ids is not None:
+            where = "WHERE list_contains(?, s.series_id)"
+            params.append(list(series_ids))
+        sql = f"""SELECT p.series_id, p.ts AT TIME ZONE 'UTC' AS ts, p.value, p.quality,
+                         p.inserted_at AT TIME ZONE 'UTC' AS inserted_at
+                  FROM points p JOIN series s ON p.series_id = s.series_id AND p.ts = s.hwm_ts
+                  {where} ORDER BY p.series_id"""
+        con = self._cursor()
+        try:
+            return con.sql(sql, params=params).to_arrow_table()
+        finally:
+            con.close()
+
+    def list_reference(self, kind: str) -> list[dict[str, Any]]:
+        if kind not in REFERENCE_KINDS:
+            raise NotFound(f"unknown reference kind {kind!r}; one of {', '.join(REFERENCE_KINDS)}")
+        con = self._cursor()
+        try:
+            cur = con.execute(f"SELECT * FROM {kind} ORDER BY ALL")
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        finally:
+            con.close()
+        for row in rows:
+            attrs = orjson.loads(row.pop("attrs") or "{}")
+            row.update(attrs)
+        return rows
+
+    def stats(self) -> dict[str, int]:
+        con = self._cursor()
+        try:
+            row = con.execute(
+                "SELECT (SELECT count(*) FROM series), (SELECT count(*) FROM points), "
+                "(SELECT count(*) FROM points_history)"
+            ).fetchone()
+        finally:
+            con.close()
+        assert row is not None
+        return {"series": int(row[0]), "points": int(row[1]), "superseded_versions": int(row[2])}

@@ -1,0 +1,66 @@
+"""Parsing instants from users and formatting them back in their zone.
+
+A naive timestamp is never taken as UTC silently: it needs a zone from the caller.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gridpulse.errors import QueryError
+
+__all__ = ["format_ts", "parse_instant", "zone"]
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone `name`. Raises QueryError naming it when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise QueryError(
+            f"tz={name!r} is not an IANA time zone (e.g. Europe/Amsterdam, America/New_York)"
+        ) from None
+
+
+def parse_instant(value: str, *, tz: str | None, param: str) -> datetime:
+    """An aware instant from ISO 8601 text; dates and naive times are read in `tz`.
+
+    Args:
+        value: e.g. "2024-03-31T00:00:00+01:00", "2024-03-31T00:00:00Z", "2024-03-31".
+        tz: IANA zone for naive values; None rejects them.
+        param: the parameter name, for the error message.
+
+    Raises:
+        QueryError: unparseable, or naive with no zone given.
+    """
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        try:
+            parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        except ValueError:
+            raise QueryError(f"{param}={value!r} is not an ISO 8601 date or timestamp") from None
+    if parsed.tzinfo is None:
+        if tz is None:
+            raise QueryError(f"{param}={value!r} has no zone offset: add Z or +01:00, or pass tz=")
+        z = zone(tz)
+        parsed = parsed.replace(tzinfo=z)
+        # a wall time that does not exist (spring forward) or exists twice is refused, not guessed
+        if parsed.astimezone(ZoneInfo("UTC")).astimezone(z).replace(tzinfo=None) != parsed.replace(
+            tzinfo=None
+        ):
+            raise QueryError(f"{param}={value!r} does not exist in {tz} (DST gap): give an offset")
+    return parsed
+
+
+def format_ts(arr: pa.Array | pa.ChunkedArray, tz: str) -> pa.Array:
+    """UTC instants -> ISO 8601 strings in `tz` with a colon offset, e.g. 2024-03-31T00:00:00+01:00."""
+    local = arr.cast(pa.timestamp("us", tz=tz))
+    text = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S%z")
+    text = pc.replace_substring_regex(text, pattern=r"\.000000([+-])", replacement=r"\1")
+    return pc.replace_substring_regex(text, pattern=r"([+-]\d\d)(\d\d)$", replacement=r"\1:\2")
