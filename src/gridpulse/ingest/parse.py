@@ -90,15 +90,15 @@ def parse_timestamps(
     out = _cast_each(aware, TS_TYPE, bad, "is not an ISO 8601 timestamp")
     n_naive = len(naive) - naive.null_count
     if n_naive:
+        local = _cast_each(naive, pa.timestamp("us"), bad, "is not an ISO 8601 timestamp")
         if tz is None:
-            for i in pc.indices_nonzero(pc.is_valid(naive)).to_pylist():
+            for i in pc.indices_nonzero(pc.is_valid(local)).to_pylist():
                 bad.setdefault(
                     i,
                     f"timestamp {strs[i]!r} has no zone offset; add Z or +01:00, "
                     f"or configure a time zone for this route (?tz=Europe/Amsterdam)",
                 )
         else:
-            local = _cast_each(naive, pa.timestamp("us"), bad, "is not an ISO 8601 timestamp")
             try:
                 utc_local = pc.assume_timezone(local, tz, ambiguous="raise", nonexistent="raise")
             except pa.ArrowInvalid:
@@ -170,11 +170,13 @@ def _to_value(v: Any) -> tuple[float | None, str | None]:
 
 
 def _values(raw: list[Any], name: str, bad: dict[int, tuple[str | None, str]]) -> pa.Array:
+    # infer first: a bool among numbers must be rejected, not read as 1.0
     try:
-        arr = pa.array(raw, pa.float64(), from_pandas=True)
-        if pc.any(pc.is_inf(arr)).as_py():
-            raise pa.ArrowInvalid("infinite")
-        return arr
+        arr = pa.array(raw, from_pandas=True)
+        if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_null(arr.type):
+            arr = arr.cast(pa.float64())
+            if not pc.any(pc.is_inf(arr)).as_py():
+                return arr
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         pass
     out: list[float | None] = []
