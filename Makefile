@@ -30,6 +30,7 @@ test: lint
 
 ## bench: the benchmarks in benchmarks/, results written to benchmarks/results/
 bench: install
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python benchmarks/run.py
 
 clean:

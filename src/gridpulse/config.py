@@ -137,7 +137,14 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
         return [_coerce(key, v, item) for v in value]
     if origin is dict:
         if isinstance(value, str):
-            pairs = [p for p in value.split(";" if ";" in value else ",") if p.strip()]
+            # "a=x,y;b=z" and "a=x,y,b=z" both work: a comma-part without "=" continues the value
+            pairs: list[str] = []
+            for part in value.replace(";", ",\0").split(","):
+                if "=" in part or not pairs or part.startswith("\0"):
+                    pairs.append(part.lstrip("\0"))
+                else:
+                    pairs[-1] += "," + part
+            pairs = [p for p in pairs if p.strip()]
             try:
                 value = dict(p.split("=", 1) for p in pairs)
             except ValueError:

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from gridpulse import __version__
-from gridpulse.cli import admin, query, serve
+from gridpulse.cli import admin, query, serve, settings_cmd
 from gridpulse.errors import GridpulseError
 
 __all__ = ["app", "main"]
@@ -25,6 +25,7 @@ app.command("query")(query.query)
 app.command("series")(query.series)
 app.command("init")(admin.init)
 app.command("demo")(admin.demo)
+app.command("config")(settings_cmd.config_cmd)
 
 
 @app.command("version")

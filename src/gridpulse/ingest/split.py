@@ -45,12 +45,20 @@ class NdjsonSplitter:
         yield from self._take(data[:cut].split(b"\n"))
 
     def _take(self, lines: list[bytes]) -> Iterator[RawBatch]:
-        for raw in lines:
-            self._line += 1
-            if not raw.strip():
-                continue
-            self._records.append(raw)
-            self._lines.append(self._line)
+        pos = 0
+        while pos < len(lines):
+            chunk = lines[pos : pos + self.batch_rows - len(self._records)]
+            kept = [raw for raw in chunk if raw.strip()]
+            if len(kept) == len(chunk):
+                self._records.extend(chunk)
+                self._lines.extend(range(self._line + 1, self._line + 1 + len(chunk)))
+            else:  # blank lines are skipped but still counted
+                for i, raw in enumerate(chunk, start=self._line + 1):
+                    if raw.strip():
+                        self._records.append(raw)
+                        self._lines.append(i)
+            self._line += len(chunk)
+            pos += len(chunk)
             if len(self._records) >= self.batch_rows:
                 yield self._flush()
 
