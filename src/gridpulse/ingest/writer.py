@@ -39,6 +39,7 @@ class Writer:
         self._callbacks: list[CommitCallback] = []
         self._thread = threading.Thread(target=self._run, name="gridpulse-writer", daemon=True)
         self._started = False
+        self._stopped = False
         self.commits = 0
 
     def on_commit(self, callback: CommitCallback) -> None:
@@ -52,9 +53,12 @@ class Writer:
         return self
 
     def submit(self, request: WriteRequest) -> Future[WriteResult]:
-        """Queue a request; the future resolves once it is committed (or fails)."""
-        if not self._started:
-            raise StoreError("the writer is not running")
+        """Queue a request; the future resolves once it is committed (or fails).
+
+        Requests queued before `start()` are committed, as one group, when it starts.
+        """
+        if self._stopped:
+            raise StoreError("the writer has stopped; no more writes are accepted")
         fut: Future[WriteResult] = Future()
         self._queue.put((request, fut))
         return fut
@@ -68,6 +72,7 @@ class Writer:
 
     def stop(self) -> None:
         """Commit what is queued, then stop the thread."""
+        self._stopped = True
         if self._started:
             self._queue.put(_STOP)
             self._thread.join()

@@ -1,0 +1,116 @@
+"""DuckDB-specific behaviour: schema versions, file locking, readers never blocking the writer."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from gridpulse.errors import SchemaMismatch, StoreError, StoreUnavailable
+from gridpulse.ingest.writer import Writer
+from gridpulse.model import KEYED_BATCH_SCHEMA, SeriesMeta
+from gridpulse.store import open_store
+from gridpulse.store.base import ReadingsQuery, WriteRequest
+from gridpulse.store.duckdb import DuckDBStore
+from gridpulse.store.duckdb.schema import SCHEMA_VERSION
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _rows(entity: str, n: int, start: datetime = T0) -> pa.Table:
+    return pa.Table.from_pylist(
+        [{"entity_kind": "meter", "entity_id": entity, "metric": "kwh", "ts": start + timedelta(minutes=15 * i),
+          "value": float(i), "quality": 0} for i in range(n)],
+        schema=KEYED_BATCH_SCHEMA,
+    )
+
+
+def _request(table: pa.Table) -> WriteRequest:
+    return WriteRequest([table], lambda key: SeriesMeta(unit="kWh"))
+
+
+def test_migrations_are_recorded_and_reopening_keeps_data(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 's.duckdb'}"
+    s = open_store(url)
+    s.write_group([_request(_rows("m-1", 4))])
+    s.close()
+    s = open_store(url)
+    assert s.stats()["points"] == 4
+    # the high-water mark survives a restart: a resend is recognised as unchanged
+    (res,) = s.write_group([_request(_rows("m-1", 4))])
+    assert res.unchanged == 4
+    s.close()
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    assert con.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+    con.close()
+
+
+def test_a_store_from_a_newer_gridpulse_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    open_store(f"duckdb:///{path}").close()
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [SCHEMA_VERSION + 1])
+    con.close()
+    with pytest.raises(SchemaMismatch, match="upgrade gridpulse"):
+        open_store(f"duckdb:///{path}")
+
+
+def test_unknown_scheme_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="no store backend for 'mysql'"):
+        open_store("mysql://localhost/x")
+
+
+def test_reader_snapshot_does_not_block_a_commit(tmp_path: Path) -> None:
+    store = DuckDBStore(f"duckdb:///{tmp_path / 's.duckdb'}")
+    store.write_group([_request(_rows("m-1", 10))])
+    reader = store._cursor()
+    reader.execute("BEGIN TRANSACTION")
+    assert reader.execute("SELECT count(*) FROM points").fetchone() == (10,)
+    # the reader holds an open transaction; the writer commits anyway, without waiting for it
+    done = threading.Event()
+    threading.Thread(target=lambda: (store.write_group([_request(_rows("m-2", 10))]), done.set())).start()
+    assert done.wait(timeout=10), "a commit waited for an open read transaction"
+    assert reader.execute("SELECT count(*) FROM points").fetchone() == (10,)  # its snapshot
+    reader.execute("COMMIT")
+    reader.close()
+    assert store.stats()["points"] == 20
+    store.close()
+
+
+def test_writer_groups_concurrent_requests_and_answers_each(tmp_path: Path) -> None:
+    store = open_store(f"duckdb:///{tmp_path / 's.duckdb'}")
+    writer = Writer(store).start()
+    futures = [writer.submit(_request(_rows(f"m-{i}", 50))) for i in range(40)]
+    results = [f.result(timeout=30) for f in futures]
+    writer.stop()
+    assert [r.inserted for r in results] == [50] * 40
+    assert writer.commits <= 40
+    assert store.read(ReadingsQuery(1)).num_rows == 50
+    store.close()
+
+
+def test_one_failing_request_in_a_group_does_not_sink_the_others(tmp_path: Path) -> None:
+    store = open_store(f"duckdb:///{tmp_path / 's.duckdb'}")
+    writer = Writer(store)
+
+    def boom(key: object) -> SeriesMeta:
+        raise RuntimeError("bad metadata")
+
+    # queued before the writer starts, so all three land in one group
+    f1 = writer.submit(_request(_rows("m-1", 5)))
+    f2 = writer.submit(WriteRequest([_rows("m-2", 5)], boom))
+    f3 = writer.submit(_request(_rows("m-3", 5)))
+    writer.start()
+    assert f1.result(timeout=10).inserted == 5
+    with pytest.raises(RuntimeError, match="bad metadata"):
+        f2.result(timeout=10)
+    assert f3.result(timeout=10).inserted == 5
+    writer.stop()
+    assert store.stats()["points"] == 10
+    with pytest.raises(StoreError, match="stopped"):
+        writer.submit(_request(_rows("m-4", 1)))
+    store.close()
