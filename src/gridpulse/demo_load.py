@@ -35,17 +35,18 @@ def load_demo_once(
 ) -> None:
     """Load the demo fleet and each available public dataset unless already loaded."""
     # imported here: a server without --demo never pays for the generators and readers
-    from gridpulse import datasets, demo
+    from gridpulse.datasets import available, load_all
+    from gridpulse.demo import generate_fleet
 
     if store.get_meta("demo:fleet") is None:
         report("loading the synthetic demo fleet")
-        ds = demo.generate_fleet(end=datetime.now(UTC), days=settings.demo.days)
+        ds = generate_fleet(end=datetime.now(UTC), days=settings.demo.days)
         res = load_dataset(store, writer, ds)
         store.set_meta("demo:fleet", datetime.now(UTC).isoformat())
         log.info("demo fleet loaded: %s", res.as_dict())
     root = Path(settings.demo.datasets_dir)
-    if datasets.available(root):
-        for ds in datasets.load_all(root):
+    if available(root):
+        for ds in load_all(root):
             key = f"demo:dataset:{ds.name}"
             if store.get_meta(key) is not None:
                 continue
