@@ -106,11 +106,12 @@ def start_server(data_dir: Path, *args: str, env: dict[str, str] | None = None, 
     log = data_dir.parent / f"server-{time.monotonic_ns()}.log"
     full_env = {**os.environ, **(env or {})}
     full_env.setdefault("GRIDPULSE_DEMO_DATASETS_DIR", str(data_dir / "no-datasets"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gridpulse", "serve", "--data-dir", str(data_dir), "--port", "0",
-         "--no-extra-ports", *args],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, env=full_env, cwd=data_dir.parent,
-    )
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gridpulse", "serve", "--data-dir", str(data_dir), "--port", "0",
+             "--no-extra-ports", *args],
+            stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=data_dir.parent,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
