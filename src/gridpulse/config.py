@@ -69,6 +69,12 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class IlpSettings:
+    enabled: bool = _opt(True, "Accept Influx line protocol over TCP (as QuestDB's ILP port does).")
+    tcp_port: int = _opt(9009, "TCP port for line protocol (QuestDB's default); 0 picks a free one.")
+
+
+@dataclass(frozen=True)
 class AuthSettings:
     tokens: dict[str, str] = _opt(
         {},
@@ -91,6 +97,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    ilp: IlpSettings = field(default_factory=IlpSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
 
@@ -219,6 +226,8 @@ def _check(settings: Settings) -> None:
                 raise ConfigError(
                     f"auth.tokens: scope {scope!r} of token {token[:4]}… is not read, write or write:<route>"
                 )
+    if not 0 <= settings.ilp.tcp_port < 65536:
+        raise ConfigError(f"ilp.tcp_port={settings.ilp.tcp_port} is not a TCP port")
     if not 0 <= settings.server.port < 65536:
         raise ConfigError(f"server.port={settings.server.port} is not a TCP port")
 

@@ -183,7 +183,9 @@ def _check_unique(path: Path, table: pa.Table, field: str, ts_us: I64, order: I6
     if dup.any():
         bad = np.zeros(len(ts_us), bool)
         bad[order[dup]] = True
-        raise _row_error(path, _column(table, field), bad, field, "a new instant: an earlier row has the same time")
+        raise _row_error(
+            path, _column(table, field), bad, field, "a new instant: an earlier row has the same time"
+        )
 
 
 def _sorted_by(ts_us: I64) -> tuple[I64, I64]:
@@ -221,8 +223,13 @@ def _pjm_file(path: Path) -> tuple[str, I64, F64]:
     if nonexistent.any():
         bad = np.zeros(len(label), bool)
         bad[order[nonexistent]] = True
-        raise _row_error(path, _column(table, "Datetime"), bad, "Datetime",
-                         "an hour-ending label that exists in US Eastern time")
+        raise _row_error(
+            path,
+            _column(table, "Datetime"),
+            bad,
+            "Datetime",
+            "an hour-ending label that exists in US Eastern time",
+        )
     # after a stable sort, the second of two equal labels is the repeated (standard-time) hour
     repeat = np.zeros(len(label), bool)
     repeat[1:] = start_local[1:] == start_local[:-1]
@@ -276,8 +283,13 @@ def load_pjm_hourly(folder: Path) -> Dataset:
         region, ts, value = _pjm_file(path)
         key = SeriesKey("region", region, "load_mw")
         series.append(SeriesPoints(key, ts, value))
-        meta[key] = SeriesMeta("MW", _HOUR, _PJM_TZ, {"source": "pjm", "region_name": _PJM_REGIONS.get(region, region)},
-                               organisation_id="pjm")
+        meta[key] = SeriesMeta(
+            "MW",
+            _HOUR,
+            _PJM_TZ,
+            {"source": "pjm", "region_name": _PJM_REGIONS.get(region, region)},
+            organisation_id="pjm",
+        )
     reference: dict[str, list[dict[str, Any]]] = {
         "organisations": [{"organisation_id": "pjm", "name": "PJM Interconnection (public load data)"}]
     }
@@ -427,18 +439,34 @@ def load_enerpos_pv(folder: Path) -> Dataset:
     end_local = _parse_ts(path, plant, "date", "%d/%m/%Y %H:%M", "01/01/2021 00:10")
     ts, order = _sorted_by(end_local - _ENERPOS_OFFSET_US - _ENERPOS_PERIOD_US)
     _check_unique(path, plant, "date", ts, order)
-    for metric, column, unit, scale in (("energy_kwh", "produced_energy_kWh", "kWh", 1.0),
-                                        ("power_kw", "pv_power_W", "kW", 1e-3)):
+    for metric, column, unit, scale in (
+        ("energy_kwh", "produced_energy_kWh", "kWh", 1.0),
+        ("power_kw", "pv_power_W", "kW", 1e-3),
+    ):
         key = SeriesKey("plant", "enerpos", metric)
         series.append(SeriesPoints(key, ts, _parse_float(path, plant, column, scale=scale)[order]))
         meta[key] = SeriesMeta(unit, timedelta(minutes=10), _ENERPOS_TZ, tags, **site)
     rows = plant.num_rows
     reference: dict[str, list[dict[str, Any]]] = {
         "organisations": [{"organisation_id": _ENERPOS_ORG, "name": "Université de La Réunion, PIMENT"}],
-        "sites": [{"site_id": _ENERPOS_SITE, "organisation_id": _ENERPOS_ORG, "name": "ENERPOS, Terre Sainte",
-                   "tz": _ENERPOS_TZ, "latitude_deg": -21.33, "longitude_deg": 55.48}],
-        "plants": [{"plant_id": "enerpos", "site_id": _ENERPOS_SITE, "name": "ENERPOS rooftop PV (Sunzil)",
-                    "capacity_mw": 0.04914}],
+        "sites": [
+            {
+                "site_id": _ENERPOS_SITE,
+                "organisation_id": _ENERPOS_ORG,
+                "name": "ENERPOS, Terre Sainte",
+                "tz": _ENERPOS_TZ,
+                "latitude_deg": -21.33,
+                "longitude_deg": 55.48,
+            }
+        ],
+        "plants": [
+            {
+                "plant_id": "enerpos",
+                "site_id": _ENERPOS_SITE,
+                "name": "ENERPOS rooftop PV (Sunzil)",
+                "capacity_mw": 0.04914,
+            }
+        ],
     }
 
     path = folder / _ENERPOS_INVERTER_FILE
@@ -448,11 +476,25 @@ def load_enerpos_pv(folder: Path) -> Dataset:
         for inv in inverters:
             key = SeriesKey("inverter", inv, "power_kw")
             series.append(SeriesPoints(key, ts, _parse_float(path, table, f"{inv}_AC", scale=1e-3)[order]))
-            meta[key] = SeriesMeta("kW", timedelta(minutes=10), _ENERPOS_TZ, tags | {"plant_id": "enerpos"},
-                                   device_id=inv, **site)
-        reference["devices"] = [{"device_id": inv, "site_id": _ENERPOS_SITE, "organisation_id": _ENERPOS_ORG,
-                                 "name": f"ENERPOS inverter {inv[-1]}", "device_type": "inverter",
-                                 "plant_id": "enerpos"} for inv in inverters]
+            meta[key] = SeriesMeta(
+                "kW",
+                timedelta(minutes=10),
+                _ENERPOS_TZ,
+                tags | {"plant_id": "enerpos"},
+                device_id=inv,
+                **site,
+            )
+        reference["devices"] = [
+            {
+                "device_id": inv,
+                "site_id": _ENERPOS_SITE,
+                "organisation_id": _ENERPOS_ORG,
+                "name": f"ENERPOS inverter {inv[-1]}",
+                "device_type": "inverter",
+                "plant_id": "enerpos",
+            }
+            for inv in inverters
+        ]
         rows += table.num_rows
 
     path = folder / _ENERPOS_WEATHER_FILE
@@ -513,10 +555,12 @@ def load_ausgrid_solar_home_c12(folder: Path) -> Dataset:
     early, late, nonexistent, ambiguous = _zone_candidates(local, _AUSGRID_TZ)
     plain = ~nonexistent & ~ambiguous
     ts = np.concatenate([early[plain], early[ambiguous], late[ambiguous]])
-    quality = np.concatenate([
-        np.full(int(plain.sum()), Quality.ACTUAL, np.int8),
-        np.full(2 * int(ambiguous.sum()), Quality.ESTIMATED, np.int8),
-    ])
+    quality = np.concatenate(
+        [
+            np.full(int(plain.sum()), Quality.ACTUAL, np.int8),
+            np.full(2 * int(ambiguous.sum()), Quality.ESTIMATED, np.int8),
+        ]
+    )
     by_ts = np.argsort(ts, kind="stable")
     series: list[SeriesPoints] = []
     meta: dict[SeriesKey, SeriesMeta] = {}
@@ -524,16 +568,30 @@ def load_ausgrid_solar_home_c12(folder: Path) -> Dataset:
         value = _parse_float(path, table, column)[order]
         split = value[ambiguous] / 2
         key = SeriesKey("meter", _AUSGRID_ID, metric)
-        series.append(SeriesPoints(key, ts[by_ts], np.concatenate([value[plain], split, split])[by_ts],
-                                   quality[by_ts]))
-        meta[key] = SeriesMeta("kW", timedelta(minutes=30), _AUSGRID_TZ, {"source": "ausgrid-solar-home"},
-                               organisation_id="ausgrid", site_id=_AUSGRID_ID)
+        series.append(
+            SeriesPoints(key, ts[by_ts], np.concatenate([value[plain], split, split])[by_ts], quality[by_ts])
+        )
+        meta[key] = SeriesMeta(
+            "kW",
+            timedelta(minutes=30),
+            _AUSGRID_TZ,
+            {"source": "ausgrid-solar-home"},
+            organisation_id="ausgrid",
+            site_id=_AUSGRID_ID,
+        )
     reference: dict[str, list[dict[str, Any]]] = {
         "organisations": [{"organisation_id": "ausgrid", "name": "Ausgrid (Solar home electricity data)"}],
-        "sites": [{"site_id": _AUSGRID_ID, "organisation_id": "ausgrid", "name": "Ausgrid solar home, customer 12",
-                   "tz": _AUSGRID_TZ}],
-        "meters": [{"meter_id": _AUSGRID_ID, "site_id": _AUSGRID_ID, "name": "customer 12 (GC, GG)",
-                    "pv_kwp": 1.04}],
+        "sites": [
+            {
+                "site_id": _AUSGRID_ID,
+                "organisation_id": "ausgrid",
+                "name": "Ausgrid solar home, customer 12",
+                "tz": _AUSGRID_TZ,
+            }
+        ],
+        "meters": [
+            {"meter_id": _AUSGRID_ID, "site_id": _AUSGRID_ID, "name": "customer 12 (GC, GG)", "pv_kwp": 1.04}
+        ],
     }
     return Dataset("ausgrid_solar_home_c12", keyed_batches(series), meta, reference, table.num_rows)
 

@@ -132,7 +132,9 @@ def _to_us(ts: datetime, name: str) -> int:
         ConfigError: `ts` is naive.
     """
     if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ConfigError(f"{name}={ts.isoformat()} has no time zone: pass an aware datetime, e.g. datetime.now(UTC)")
+        raise ConfigError(
+            f"{name}={ts.isoformat()} has no time zone: pass an aware datetime, e.g. datetime.now(UTC)"
+        )
     return (ts - _EPOCH) // _US
 
 
@@ -242,8 +244,11 @@ def _temperature_c(seed: int, clock: _Clock) -> F64:
     """A synthetic daily mean outdoor temperature for the Amsterdam area. [°C]"""
     seasonal = 10.5 - 7.5 * np.cos(2 * np.pi * (clock.doy - 25) / 365.25)
     # the weather of a day and its two neighbours, so cold spells last a few days
-    w = (_per_day(seed, _S_TEMP, clock.day - 1, 1)[:, 0] + 2 * _per_day(seed, _S_TEMP, clock.day, 1)[:, 0]
-         + _per_day(seed, _S_TEMP, clock.day + 1, 1)[:, 0]) / np.sqrt(6)
+    w = (
+        _per_day(seed, _S_TEMP, clock.day - 1, 1)[:, 0]
+        + 2 * _per_day(seed, _S_TEMP, clock.day, 1)[:, 0]
+        + _per_day(seed, _S_TEMP, clock.day + 1, 1)[:, 0]
+    ) / np.sqrt(6)
     out: F64 = seasonal + 2.5 * w
     return out
 
@@ -253,9 +258,13 @@ def _meter_shape(meter: _Meter, hour: F64, weekend: F64, jitter: F64) -> F64:
     if meter.segment == "residential":
         morning = 7.25 + 0.5 * jitter[0] + 1.5 * weekend
         evening = 19.0 + 0.5 * jitter[1]
-        home: F64 = (0.45 + (0.9 + 0.2 * jitter[2]) * _bump(hour, morning, 0.9)
-                     + (1.7 + 0.3 * jitter[3]) * _bump(hour, evening, 1.6)
-                     + 0.35 * weekend * _bump(hour, 13.0, 2.5) - 0.2 * _bump(hour, 3.5, 1.5))
+        home: F64 = (
+            0.45
+            + (0.9 + 0.2 * jitter[2]) * _bump(hour, morning, 0.9)
+            + (1.7 + 0.3 * jitter[3]) * _bump(hour, evening, 1.6)
+            + 0.35 * weekend * _bump(hour, 13.0, 2.5)
+            - 0.2 * _bump(hour, 3.5, 1.5)
+        )
         return home
     opens = 1 / (1 + np.exp(-(hour - (7.5 + 0.3 * jitter[0])) / 0.4))
     closes = 1 / (1 + np.exp(-((18.5 + 0.3 * jitter[1]) - hour) / 0.5))
@@ -313,18 +322,15 @@ def _inject_faults(ts_us: I64, meters: dict[str, F64]) -> list[SeriesPoints]:
     values = {m: v.copy() for m, v in meters.items()}
     if n >= 96:
         gap = int(0.30 * n) // 4 * 4
-        keep[FAULTS["gap"]][gap:gap + 16] = False
+        keep[FAULTS["gap"]][gap : gap + 16] = False
         stuck = int(0.45 * n) // 4 * 4
-        values[FAULTS["stuck"]][stuck:stuck + 48] = values[FAULTS["stuck"]][stuck]
+        values[FAULTS["stuck"]][stuck : stuck + 48] = values[FAULTS["stuck"]][stuck]
         spike = int(0.60 * n)
         values[FAULTS["spike"]][spike] = round(float(values[FAULTS["spike"]][spike]) * 25 + 4.0, 3)
         values[FAULTS["negative"]][int(0.70 * n)] = -0.412
         null = int(0.80 * n)
         values[FAULTS["null"]][[null, null + 5, null + 6]] = np.nan
-    return [
-        SeriesPoints(SeriesKey("meter", m, "kwh"), ts_us[keep[m]], values[m][keep[m]])
-        for m in meters
-    ]
+    return [SeriesPoints(SeriesKey("meter", m, "kwh"), ts_us[keep[m]], values[m][keep[m]]) for m in meters]
 
 
 # -------------------------------------------------------------------------------- PV and batteries
@@ -375,11 +381,15 @@ def _battery(seed: int, index: int, battery: _Battery, ts_us: I64) -> tuple[F64,
     w_d = np.where((mid_h >= 17) & (mid_h < 22), _bump(mid_h, 19.5, 1.1) * np.clip(jitter, 0, None), 0.0)
     sum_c = np.bincount(day_idx, w_c, len(days))
     sum_d = np.bincount(day_idx, w_d, len(days))
-    gain = np.divide(charge_pts[day_idx] * w_c, sum_c[day_idx], out=np.zeros(len(ts_us)), where=sum_c[day_idx] > 0)
-    loss = np.divide(discharge_pts[day_idx] * w_d, sum_d[day_idx], out=np.zeros(len(ts_us)),
-                     where=sum_d[day_idx] > 0)
-    power_kw = (loss / 100 * battery.capacity_kwh * _DISCHARGE_EFF
-                - gain / 100 * battery.capacity_kwh / _CHARGE_EFF) / dt_h
+    gain = np.divide(
+        charge_pts[day_idx] * w_c, sum_c[day_idx], out=np.zeros(len(ts_us)), where=sum_c[day_idx] > 0
+    )
+    loss = np.divide(
+        discharge_pts[day_idx] * w_d, sum_d[day_idx], out=np.zeros(len(ts_us)), where=sum_d[day_idx] > 0
+    )
+    power_kw = (
+        loss / 100 * battery.capacity_kwh * _DISCHARGE_EFF - gain / 100 * battery.capacity_kwh / _CHARGE_EFF
+    ) / dt_h
     power_kw = np.round(power_kw, 2)
     # integrate the rounded power, so the state of charge is exactly what the power says
     delta = np.where(power_kw < 0, -power_kw * _CHARGE_EFF, -power_kw / _DISCHARGE_EFF) * dt_h
@@ -396,21 +406,63 @@ def _reference(start_us: int) -> dict[str, list[dict[str, object]]]:
     valid_from = datetime((_EPOCH + timedelta(microseconds=start_us)).year, 1, 1, tzinfo=UTC)
     sites = (_AMS, _SVQ)
     return {
-        "organisations": [{"organisation_id": FLEET_ORGANISATION, "name": "Demo Utility (synthetic)",
-                           "parent_id": None}],
-        "sites": [{"site_id": s.site_id, "organisation_id": FLEET_ORGANISATION, "name": s.name, "tz": s.tz,
-                   "latitude_deg": s.latitude_deg, "longitude_deg": s.longitude_deg} for s in sites],
-        "devices": [{"device_id": b.device_id, "site_id": _AMS.site_id, "organisation_id": FLEET_ORGANISATION,
-                     "name": b.name, "device_type": "battery", "capacity_kwh": b.capacity_kwh,
-                     "power_kw": b.power_kw} for b in _BATTERIES],
-        "meters": [{"meter_id": m.meter_id, "site_id": _AMS.site_id, "name": f"{m.segment} meter {m.meter_id}",
-                    "segment": m.segment} for m in _METERS],
-        "plants": [{"plant_id": p.plant_id, "site_id": p.site.site_id, "name": p.name,
-                    "capacity_mw": p.capacity_mw} for p in _PLANTS],
-        "feeders": [{"feeder_id": _FEEDER_ID, "site_id": _AMS.site_id, "name": "Noord 10 kV feeder 1",
-                     "voltage_kv": 10.0}],
-        "meter_feeder_map": [{"meter_id": m.meter_id, "feeder_id": _FEEDER_ID, "scaling_factor": m.feeder_scaling,
-                              "valid_from": valid_from} for m in _METERS if m.feeder_scaling is not None],
+        "organisations": [
+            {"organisation_id": FLEET_ORGANISATION, "name": "Demo Utility (synthetic)", "parent_id": None}
+        ],
+        "sites": [
+            {
+                "site_id": s.site_id,
+                "organisation_id": FLEET_ORGANISATION,
+                "name": s.name,
+                "tz": s.tz,
+                "latitude_deg": s.latitude_deg,
+                "longitude_deg": s.longitude_deg,
+            }
+            for s in sites
+        ],
+        "devices": [
+            {
+                "device_id": b.device_id,
+                "site_id": _AMS.site_id,
+                "organisation_id": FLEET_ORGANISATION,
+                "name": b.name,
+                "device_type": "battery",
+                "capacity_kwh": b.capacity_kwh,
+                "power_kw": b.power_kw,
+            }
+            for b in _BATTERIES
+        ],
+        "meters": [
+            {
+                "meter_id": m.meter_id,
+                "site_id": _AMS.site_id,
+                "name": f"{m.segment} meter {m.meter_id}",
+                "segment": m.segment,
+            }
+            for m in _METERS
+        ],
+        "plants": [
+            {"plant_id": p.plant_id, "site_id": p.site.site_id, "name": p.name, "capacity_mw": p.capacity_mw}
+            for p in _PLANTS
+        ],
+        "feeders": [
+            {
+                "feeder_id": _FEEDER_ID,
+                "site_id": _AMS.site_id,
+                "name": "Noord 10 kV feeder 1",
+                "voltage_kv": 10.0,
+            }
+        ],
+        "meter_feeder_map": [
+            {
+                "meter_id": m.meter_id,
+                "feeder_id": _FEEDER_ID,
+                "scaling_factor": m.feeder_scaling,
+                "valid_from": valid_from,
+            }
+            for m in _METERS
+            if m.feeder_scaling is not None
+        ],
     }
 
 
@@ -419,18 +471,23 @@ def _meta() -> dict[SeriesKey, SeriesMeta]:
     meta: dict[SeriesKey, SeriesMeta] = {}
     for m in _METERS:
         meta[SeriesKey("meter", m.meter_id, "kwh")] = SeriesMeta(
-            "kWh", _M15, _AMS.tz, {"segment": m.segment}, org, _AMS.site_id)
+            "kWh", _M15, _AMS.tz, {"segment": m.segment}, org, _AMS.site_id
+        )
     meta[SeriesKey("feeder", _FEEDER_ID, "kwh")] = SeriesMeta(
-        "kWh", _M15, _AMS.tz, {"measurement": "feeder-head"}, org, _AMS.site_id)
+        "kWh", _M15, _AMS.tz, {"measurement": "feeder-head"}, org, _AMS.site_id
+    )
     for p in _PLANTS:
         meta[SeriesKey("plant", p.plant_id, "mw")] = SeriesMeta(
-            "MW", _M15, p.site.tz, {"technology": "pv"}, org, p.site.site_id)
+            "MW", _M15, p.site.tz, {"technology": "pv"}, org, p.site.site_id
+        )
     for b in _BATTERIES:
         tags = {"device_type": "battery"}
         meta[SeriesKey("device", b.device_id, "StateOfChargePercentage")] = SeriesMeta(
-            "%", _M5, _AMS.tz, tags, org, _AMS.site_id, b.device_id)
+            "%", _M5, _AMS.tz, tags, org, _AMS.site_id, b.device_id
+        )
         meta[SeriesKey("device", b.device_id, "power_kw")] = SeriesMeta(
-            "kW", _M5, _AMS.tz, tags, org, _AMS.site_id, b.device_id)
+            "kW", _M5, _AMS.tz, tags, org, _AMS.site_id, b.device_id
+        )
     return meta
 
 
@@ -511,9 +568,14 @@ def generate_fleet(*, end: datetime, days: int = 35, seed: int = 0) -> Dataset:
         inside = (padded >= ts5[0]) & (padded <= ts5[-1])
         for i, battery in enumerate(_BATTERIES):
             power_kw, soc_pct = _battery(seed, i, battery, padded)
-            parts.append(SeriesPoints(SeriesKey("device", battery.device_id, "StateOfChargePercentage"), ts5,
-                               soc_pct[inside]))
-            parts.append(SeriesPoints(SeriesKey("device", battery.device_id, "power_kw"), ts5, power_kw[inside]))
+            parts.append(
+                SeriesPoints(
+                    SeriesKey("device", battery.device_id, "StateOfChargePercentage"), ts5, soc_pct[inside]
+                )
+            )
+            parts.append(
+                SeriesPoints(SeriesKey("device", battery.device_id, "power_kw"), ts5, power_kw[inside])
+            )
     start_us = int(ts5[0]) if len(ts5) else end_us
     return Dataset("demo-fleet", keyed_batches(parts), _meta(), _reference(start_us))
 
@@ -547,7 +609,9 @@ def generate_series(
             f"generate_series needs freq > 0 and n_series, periods, seed >= 0; got freq={freq}, "
             f"n_series={n_series}, periods={periods}, seed={seed}"
         )
-    start_us = _to_us(start, "start") if start is not None else _to_us(datetime(2024, 1, 1, tzinfo=UTC), "start")
+    start_us = (
+        _to_us(start, "start") if start is not None else _to_us(datetime(2024, 1, 1, tzinfo=UTC), "start")
+    )
     step_us = freq // _US
     ts = start_us + step_us * np.arange(periods, dtype=np.int64)
     day = ts // _DAY_US
@@ -562,8 +626,12 @@ def generate_series(
     weekend_factor = rng.uniform(0.7, 1.05, (n, 1))
     drift = np.cumsum(rng.normal(0.0, 0.002 * np.sqrt(max(step_us / _HOUR_US, 1e-6)), (n, periods)), axis=1)
     noise = rng.normal(0.0, 0.04, (n, periods))
-    daily = (0.55 + amp * _bump(hour[None, :], peak_h, 1.8) + 0.35 * amp * _bump(hour[None, :], 8.0, 1.2)
-             - 0.2 * _bump(hour[None, :], 4.0, 1.5))
+    daily = (
+        0.55
+        + amp * _bump(hour[None, :], peak_h, 1.8)
+        + 0.35 * amp * _bump(hour[None, :], 8.0, 1.2)
+        - 0.2 * _bump(hour[None, :], 4.0, 1.5)
+    )
     weekly = 1 + (weekend_factor - 1) * weekend[None, :]
     value = np.clip(level * daily * weekly * (1 + drift + noise), 0.0, None)
     return pa.table(

@@ -13,7 +13,7 @@ from gridpulse import __version__
 from gridpulse.api.auth import TokenCheck
 from gridpulse.api.deps import AppState
 from gridpulse.api.errors import install_error_handlers
-from gridpulse.api.routes import health, ingest, readings, series
+from gridpulse.api.routes import health, influx, ingest, readings, series
 from gridpulse.config import Settings
 from gridpulse.demo_load import load_demo_once
 from gridpulse.ingest.writer import Writer
@@ -71,6 +71,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, ingest, readings, series):
+    for module in (health, ingest, influx, readings, series):
         app.include_router(module.router)
     return app

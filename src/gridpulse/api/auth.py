@@ -6,7 +6,6 @@ With no tokens configured every route is open (and the server refuses to bind be
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
 
 from fastapi import Request
 
@@ -37,24 +36,16 @@ class TokenCheck:
         kind, _, given = header.partition(" ")
         if kind.lower() != "bearer" or not given.strip():
             raise AuthError("this route needs a bearer token: send 'Authorization: Bearer <token>'")
+        self.check_token(given.strip(), scope, noun="bearer token")
+
+    def check_token(self, token: str, scope: str, *, noun: str = "token") -> None:
+        """Raise AuthError for an unknown token, ForbiddenError when it lacks `scope`."""
         scopes = next(
-            (
-                s
-                for tok, s in self.tokens.items()
-                if hmac.compare_digest(tok.encode(), given.strip().encode())
-            ),
+            (s for tok, s in self.tokens.items() if hmac.compare_digest(tok.encode(), token.encode())),
             None,
         )
         if scopes is None:
-            raise AuthError("the bearer token is not one this server knows")
+            raise AuthError(f"the {noun} is not one this server knows")
         if scope in scopes or (scope.startswith("write:") and "write" in scopes):
             return
-        raise ForbiddenError(f"the bearer token lacks the scope {scope!r} this route needs")
-
-    def dependency(self, scope: str | Callable[[Request], str]) -> Callable[[Request], None]:
-        """A FastAPI dependency requiring `scope` (or a scope computed from the request)."""
-
-        def dep(request: Request) -> None:
-            self.check(request, scope(request) if callable(scope) else scope)
-
-        return dep
+        raise ForbiddenError(f"the {noun} lacks the scope {scope!r} this route needs")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -34,10 +34,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gridpulse.errors import RowError
+from gridpulse.ingest.parse import ParsedBatch
 from gridpulse.ingest.shapes import SHAPES, unit_for_metric
+from gridpulse.ingest.split import RawBatch
 from gridpulse.model import KEYED_BATCH_SCHEMA, TS_TYPE, Quality, SeriesKey, SeriesMeta
 
-__all__ = ["PRECISIONS", "LineBatch", "parse_lines", "precision_factor"]
+__all__ = ["PRECISIONS", "LineBatch", "parse_line_batch", "parse_lines", "precision_factor"]
 
 #: precision name -> nanoseconds per unit (Influx v1 and v2 spellings)
 PRECISIONS: dict[str, int] = {
@@ -77,15 +79,8 @@ def precision_factor(precision: str | None) -> int:
         raise ValueError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}") from None
 
 
-@dataclass
-class LineBatch:
-    """Parsed lines: the keyed batch, metadata for each series key seen, rejected lines."""
-
-    table: pa.Table
-    meta: dict[SeriesKey, SeriesMeta] = field(default_factory=dict)
-    errors: list[RowError] = field(default_factory=list)
-    lines: int = 0
-    ignored_fields: int = 0
+#: Parsed lines: the keyed batch, metadata for each series key seen, rejected lines.
+LineBatch = ParsedBatch
 
 
 class _LineError(ValueError):
@@ -302,7 +297,7 @@ def _assemble(
             continue
         for metric in set(metric_arr[key_idx == j]):
             meta[SeriesKey(e.kind, e.entity_id, str(metric))] = _meta(e, str(metric))
-    return LineBatch(table=table, meta=meta, errors=errors, lines=lines, ignored_fields=ignored)
+    return ParsedBatch(table=table, errors=errors, nulls=0, rows=lines, meta=meta, ignored_fields=ignored)
 
 
 def _parse_careful(
@@ -376,7 +371,7 @@ def parse_lines(
     factor = precision_factor(precision)
     now = time.time_ns() if now_ns is None else now_ns
     if not lines:
-        return LineBatch(KEYED_BATCH_SCHEMA.empty_table())
+        return ParsedBatch(KEYED_BATCH_SCHEMA.empty_table())
     fast = _parse_fast(lines, line_numbers, factor, now)
     return fast if fast is not None else _parse_careful(lines, line_numbers, factor, now)
 
@@ -466,3 +461,11 @@ def _fast_values(fvals: pa.Array) -> np.ndarray | None:
     if not np.all(np.isfinite(out)):
         return None
     return out
+
+
+def parse_line_batch(raw: RawBatch, *, precision: str | None = None) -> ParsedBatch:
+    """parse_lines over a splitter's batch, with the batch's record numbering."""
+    batch = parse_lines(raw.records, raw.lines, precision=precision)
+    first = raw.first_record - 1
+    batch.errors = [RowError(e.line, e.record + first, e.field, e.reason) for e in batch.errors]
+    return batch

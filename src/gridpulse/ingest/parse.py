@@ -24,7 +24,7 @@ import pyarrow.json as pajson
 from gridpulse.errors import RowError
 from gridpulse.ingest.shapes import RouteShape
 from gridpulse.ingest.split import RawBatch
-from gridpulse.model import KEYED_BATCH_SCHEMA, TS_TYPE, Quality
+from gridpulse.model import KEYED_BATCH_SCHEMA, TS_TYPE, Quality, SeriesKey, SeriesMeta
 
 __all__ = ["NULL_TOKENS", "ParsedBatch", "parse_batch", "parse_timestamps"]
 
@@ -35,12 +35,18 @@ _OFFSET = r"(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 
 @dataclass
 class ParsedBatch:
-    """A validated batch, the rows it rejected, and how many NULL values it holds."""
+    """A validated batch, the rows it rejected, and how many NULL values it holds.
+
+    `meta` carries what the format itself says about new series (line-protocol tags); routes
+    whose rows say nothing leave it empty and the request's default metadata applies.
+    """
 
     table: pa.Table
     errors: list[RowError] = field(default_factory=list)
     nulls: int = 0
     rows: int = 0
+    meta: dict[SeriesKey, SeriesMeta] = field(default_factory=dict)
+    ignored_fields: int = 0
 
 
 def _loads_all(raw: RawBatch) -> list[Any]:

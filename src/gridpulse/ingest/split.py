@@ -68,6 +68,11 @@ class NdjsonSplitter:
         self._records, self._lines = [], []
         return batch
 
+    def drain(self) -> Iterator[RawBatch]:
+        """The complete records received so far, without waiting for a full batch (streams)."""
+        if self._records:
+            yield self._flush()
+
     def close(self) -> Iterator[RawBatch]:
         if self._tail.strip():
             yield from self._take([self._tail])

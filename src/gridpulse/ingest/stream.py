@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,14 +16,22 @@ from pathlib import Path
 
 from gridpulse.errors import IngestError, PayloadTooLarge, RowError
 from gridpulse.ingest.buffer import RequestBuffer
-from gridpulse.ingest.parse import parse_batch
+from gridpulse.ingest.parse import ParsedBatch, parse_batch
 from gridpulse.ingest.shapes import RouteShape, unit_for_metric
-from gridpulse.ingest.split import JsonArraySplitter, NdjsonSplitter, split_async
+from gridpulse.ingest.split import JsonArraySplitter, NdjsonSplitter, RawBatch, split_async
 from gridpulse.ingest.writer import Writer
 from gridpulse.model import SeriesKey, SeriesMeta, WriteResult
 from gridpulse.store.base import WriteRequest
 
-__all__ = ["BodyFormat", "IngestReport", "OnError", "ingest_stream", "meta_for_shape"]
+__all__ = [
+    "BatchParser",
+    "BodyFormat",
+    "IngestReport",
+    "OnError",
+    "ingest_stream",
+    "json_parser",
+    "meta_for_shape",
+]
 
 
 class BodyFormat(enum.StrEnum):
@@ -47,6 +56,7 @@ class IngestReport:
     result: WriteResult = field(default_factory=WriteResult)
     rejected: list[RowError] = field(default_factory=list)
     rejected_count: int = 0
+    ignored_fields: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -86,21 +96,34 @@ async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[by
         yield chunk
 
 
+#: Turns one batch of raw records into a validated keyed batch.
+BatchParser = Callable[[RawBatch], ParsedBatch]
+
+
+def json_parser(shape: RouteShape, tz: str | None) -> BatchParser:
+    """The parser of a JSON route: rows of `shape`, naive times read in `tz`."""
+    return functools.partial(parse_batch, shape=shape, tz=tz)
+
+
 async def ingest_stream(
     chunks: AsyncIterator[bytes],
     *,
-    shape: RouteShape,
-    fmt: BodyFormat,
+    splitter: NdjsonSplitter | JsonArraySplitter,
+    parse: BatchParser,
+    meta_for: Callable[[SeriesKey], SeriesMeta],
     writer: Writer,
     spill_dir: Path,
-    batch_rows: int,
     spill_bytes: int,
     max_body_bytes: int,
     max_listed_rejects: int,
     on_error: OnError = OnError.REJECT,
-    tz: str | None = None,
 ) -> IngestReport:
     """Parse, validate and commit one request body.
+
+    Args:
+        splitter: cuts the byte stream into batches of raw records (NDJSON, JSON array, lines).
+        parse: validates one batch; metadata it reports for new series wins over `meta_for`.
+        meta_for: metadata of series the request creates, when the format says nothing.
 
     Returns:
         IngestReport once every accepted row is committed.
@@ -110,15 +133,14 @@ async def ingest_stream(
             not readable at all; lists the first rejected rows with line, field and reason.
         PayloadTooLarge: the body passed max_body_bytes (nothing is stored).
     """
-    splitter: NdjsonSplitter | JsonArraySplitter = (
-        NdjsonSplitter(batch_rows) if fmt is BodyFormat.NDJSON else JsonArraySplitter(batch_rows)
-    )
     buffer = RequestBuffer(spill_dir, spill_bytes)
     report = IngestReport()
+    seen_meta: dict[SeriesKey, SeriesMeta] = {}
     try:
         async for raw in split_async(_limited(chunks, max_body_bytes), splitter):
-            parsed = await asyncio.to_thread(parse_batch, raw, shape, tz=tz)
+            parsed = await asyncio.to_thread(parse, raw)
             report.rows += parsed.rows
+            report.ignored_fields += parsed.ignored_fields
             if parsed.errors:
                 report.rejected_count += len(parsed.errors)
                 room = max_listed_rejects - len(report.rejected)
@@ -128,13 +150,18 @@ async def ingest_stream(
             if report.rejected_count and on_error is OnError.REJECT:
                 continue
             buffer.add(parsed.table)
+            seen_meta.update(parsed.meta)
             report.nulls += parsed.nulls
         if report.rejected_count and on_error is OnError.REJECT:
             raise IngestError(report.rejected, report.rejected_count)
         report.points = buffer.rows
         if buffer.rows:
-            request = WriteRequest(batches=buffer.batches(), meta_for=meta_for_shape(shape, tz))
-            report.result = await writer.write(request)
+
+            def meta(key: SeriesKey) -> SeriesMeta:
+                found = seen_meta.get(key)
+                return found if found is not None else meta_for(key)
+
+            report.result = await writer.write(WriteRequest(batches=buffer.batches(), meta_for=meta))
         return report
     finally:
         buffer.discard()

@@ -11,6 +11,8 @@ from gridpulse.api.deps import AppState, state
 from gridpulse.api.responses import JSON
 from gridpulse.errors import PayloadTooLarge
 from gridpulse.ingest import SHAPES, BodyFormat, OnError, ingest_stream
+from gridpulse.ingest.split import JsonArraySplitter, NdjsonSplitter
+from gridpulse.ingest.stream import json_parser, meta_for_shape
 from gridpulse.timeutil import zone
 
 __all__ = ["router"]
@@ -29,18 +31,20 @@ async def _ingest(request: Request, route: str, fmt: BodyFormat, on_error: OnErr
     route_tz = tz or settings.ingest.timezones.get(route)
     if route_tz:
         zone(route_tz)
+    shape = SHAPES[route]
     report = await ingest_stream(
         request.stream(),
-        shape=SHAPES[route],
-        fmt=fmt,
+        splitter=NdjsonSplitter(settings.ingest.batch_rows)
+        if fmt is BodyFormat.NDJSON
+        else JsonArraySplitter(settings.ingest.batch_rows),
+        parse=json_parser(shape, route_tz),
+        meta_for=meta_for_shape(shape, route_tz),
         writer=st.writer,
         spill_dir=settings.data_dir / "tmp",
-        batch_rows=settings.ingest.batch_rows,
         spill_bytes=settings.ingest.spill_bytes,
         max_body_bytes=limit,
         max_listed_rejects=settings.ingest.max_listed_rejects,
         on_error=on_error,
-        tz=route_tz,
     )
     return JSON(report.as_dict())
 
