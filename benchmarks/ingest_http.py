@@ -59,6 +59,7 @@ def _gridpulse(body: bytes, workdir: Path) -> dict[str, float]:
             "--port",
             "0",
             "--no-extra-ports",
+            "--no-ilp",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -109,7 +109,7 @@ def start_server(data_dir: Path, *args: str, env: dict[str, str] | None = None, 
     with log.open("wb") as out:  # the child keeps its own descriptor
         proc = subprocess.Popen(
             [sys.executable, "-m", "gridpulse", "serve", "--data-dir", str(data_dir), "--port", "0",
-             "--no-extra-ports", *args],
+             "--no-extra-ports", "--ilp-port", "0", *args],
             stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=data_dir.parent,
         )
     deadline = time.monotonic() + timeout

@@ -341,12 +341,6 @@ def test_json_array_body_that_is_not_a_flat_array_is_rejected(
     assert_nothing_stored(client)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG src/gridpulse/ingest/split.py JsonArraySplitter: the gap between elements is matched by "
-    "_BETWEEN = [\\s,]*, so missing, doubled, leading and trailing commas are all accepted and a body "
-    "that is not JSON is stored",
-)
 @pytest.mark.parametrize(
     "body",
     [
@@ -363,18 +357,24 @@ def test_json_array_with_misplaced_commas_is_rejected(client: TestClient, body: 
     assert_nothing_stored(client)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: query parameters FastAPI validates itself (on_error, series, ...) fail with FastAPI's "
-    "422 {'detail': [...]}, not the 400 {'error': ...} body src/gridpulse/api/errors.py gives every other "
-    "error: no handler for RequestValidationError is installed",
-)
 def test_unknown_on_error_value_gets_the_usual_error_body(client: TestClient) -> None:
     r = client.post(
         "/ingest/meter_usage/ndjson", params={"on_error": "ignore"}, content=ndjson(meter_row("2024-01-01T00:00:00Z"))
     )
     assert r.status_code == 400
     assert "on_error" in r.json()["error"]
+
+
+def test_unknown_on_error_value_names_the_parameter_and_the_allowed_values(client: TestClient) -> None:
+    r = client.post("/ingest/meter_usage", params={"on_error": "ignore"}, content=b"[]")
+    assert (r.status_code, r.json()) == (400, {"error": "on_error='ignore': should be 'reject' or 'skip'"})
+    assert_nothing_stored(client)
+
+
+def test_series_id_that_is_not_a_number_gets_the_usual_error_body(client: TestClient) -> None:
+    r = client.get("/api/v1/readings", params={"series": "abc"})
+    assert r.status_code == 400
+    assert r.json() == {"error": "series='abc': should be a valid integer, unable to parse string as an integer"}
 
 
 def test_empty_array_and_empty_ndjson_store_nothing_and_say_so(client: TestClient) -> None:

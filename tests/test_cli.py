@@ -236,12 +236,6 @@ def test_query_and_series_tables_name_what_they_show(stopped_store: Path, cwd: P
     assert "1 series" in out and "plant-1" in out and "m-1" not in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG src/gridpulse/cli/query.py query(): with a server the JSON is the API's body (series, "
-    "resolution, agg, tz, start, end, as_of, count, points); without one it is built locally with only "
-    "series, tz and points, so the same command prints different JSON depending on whether a server runs",
-)
 def test_query_json_is_the_same_with_or_without_a_server(
     stopped_store: Path, running_server: LiveServer, cwd: Path
 ) -> None:
@@ -278,16 +272,6 @@ ERRORS = {
 # the server answers these itself, and the CLI says so
 THROUGH_SERVER = {"unknown-entity": 404, "naive-start": 400}
 
-WRAPS = pytest.mark.xfail(
-    strict=True,
-    reason="BUG src/gridpulse/cli/main.py main(): the error goes through a Rich Console, which wraps "
-    "at 80 columns when stderr is not a terminal, so a longer message spans two lines",
-)
-MARKUP = pytest.mark.xfail(
-    strict=True,
-    reason="BUG src/gridpulse/cli/main.py main(): the message is printed as Rich markup, so '[b]' in it "
-    "is eaten as a style tag (and '[/x]' crashes the CLI with a MarkupError traceback)",
-)
 CASES = [(name, "file") for name in sorted(ERRORS)] + [(name, "server") for name in sorted(THROUGH_SERVER)]
 
 
@@ -309,15 +293,7 @@ def test_error_names_the_problem_and_exits_1(
     assert text == f"error: {message}"
 
 
-def _wraps(name: str, where: str) -> bool:
-    """Whether the printed line is longer than 80 columns, Rich's width when stderr is no terminal."""
-    prefix = f"error: server answered {THROUGH_SERVER.get(name)}: " if where == "server" else "error: "
-    return len(prefix + ERRORS[name][1]) > 80
-
-
-@pytest.mark.parametrize(
-    ("name", "where"), [pytest.param(n, w, marks=WRAPS if _wraps(n, w) else ()) for n, w in CASES]
-)
+@pytest.mark.parametrize(("name", "where"), CASES)
 def test_error_is_one_line_on_stderr(
     name: str, where: str, stopped_store: Path, running_server: LiveServer, cwd: Path
 ) -> None:
@@ -326,7 +302,7 @@ def test_error_is_one_line_on_stderr(
     assert re.fullmatch(r"error: [^\n]+\n", run.err), run.err
 
 
-@pytest.mark.parametrize("entity", [pytest.param("m[b]1", marks=MARKUP), pytest.param("m[/x]1", marks=MARKUP)])
+@pytest.mark.parametrize("entity", ["m[b]1", "m[/x]1"])
 def test_error_shows_the_message_verbatim(entity: str, stopped_store: Path, cwd: Path) -> None:
     run = read_only("query", "-e", entity, cwd=cwd, data_dir=stopped_store)
     assert run.code == 1
@@ -349,12 +325,6 @@ def test_help_exits_0_and_describes_the_command(command: str | None, cwd: Path) 
     assert "Usage:" in run.out and "--help" in run.out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="help does not end with an example line (STYLE: 'Each command's help ends with a one-line "
-    "example'): Typer prints the docstring, where the examples are, above the options table; the "
-    "top-level app and `version` have no example at all; at 80 columns the query example wraps",
-)
 @pytest.mark.parametrize("command", COMMANDS, ids=[c or "gridpulse" for c in COMMANDS])
 def test_help_ends_with_a_one_line_example(command: str | None, cwd: Path) -> None:
     run = help_of(command, cwd)

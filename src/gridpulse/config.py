@@ -4,12 +4,16 @@ Load order: defaults, then a TOML file (`--config`, or `gridpulse.toml` in the w
 when present), then environment variables `GRIDPULSE_<SECTION>_<KEY>` (e.g.
 `GRIDPULSE_SERVER_PORT=8000`, `GRIDPULSE_STORE_DATA_DIR=/var/lib/gridpulse`). Lists in the
 environment are comma-separated; tables are `key=value` pairs separated by commas.
-A bad value names its key and what was expected. Settings are passed in, never global.
+A bad value names its key and what was expected; numeric bounds are declared with the option.
+A `GRIDPULSE_<SECTION>_*` variable that names no option is refused with the closest option
+suggested; other GRIDPULSE_* variables (GRIDPULSE_CONFIG, GRIDPULSE_TOKEN) are not settings.
+Settings are passed in, never global.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 import typing
@@ -23,29 +27,45 @@ from gridpulse.errors import ConfigError
 __all__ = [
     "AuthSettings",
     "DemoSettings",
+    "IlpSettings",
     "IngestSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
     "load_settings",
     "option_docs",
+    "validate",
 ]
 
 
-def _opt(default: Any, help: str) -> Any:
+def _opt(
+    default: Any, help: str, *, min: int | None = None, max: int | None = None, kind: str | None = None
+) -> Any:
+    """One option: its default, help, and for numbers the allowed range (of each item, for a list).
+
+    `kind` names what an out-of-range value is not ("a TCP port") instead of quoting the range.
+    """
+    meta = {"help": help, "min": min, "max": max, "kind": kind}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _port(default: Any, help: str) -> Any:
+    """A TCP port option (or a list of them); 0 asks the system for a free one."""
+    return _opt(default, help, min=0, max=65535, kind="a TCP port")
 
 
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = _opt("127.0.0.1", "Address to bind. Anything but loopback requires auth tokens.")
-    port: int = _opt(7001, "HTTP port for the API, ingest routes and dashboard.")
-    extra_ports: list[int] = _opt(
+    port: int = _port(7001, "HTTP port for the API, ingest routes and dashboard.")
+    extra_ports: list[int] = _port(
         [7002], "More HTTP ports serving the same app (the seeds post generation output to 7002)."
     )
-    max_body_bytes: int = _opt(2 * 1024**3, "Largest request body accepted; larger ones get 413. [bytes]")
+    max_body_bytes: int = _opt(
+        2 * 1024**3, "Largest request body accepted; larger ones get 413. [bytes]", min=1
+    )
 
 
 @dataclass(frozen=True)
@@ -53,16 +73,25 @@ class StoreSettings:
     data_dir: str = _opt("./data", "Folder of the embedded store file and the server record.")
     url: str = _opt("", "Store URL, e.g. duckdb:///path/file.duckdb. Empty: <data_dir>/gridpulse.duckdb.")
     memory_limit: str = _opt("", "DuckDB memory limit, e.g. '4GB'. Empty: DuckDB's default (80 % of RAM).")
+    max_transaction_rows: int = _opt(
+        1_000_000,
+        "Rows one transaction holds before a very large request goes on in the next (the whole request "
+        "is validated first); bounds memory, since DuckDB keeps uncommitted rows in memory.",
+        min=1,
+    )
 
 
 @dataclass(frozen=True)
 class IngestSettings:
-    batch_rows: int = _opt(50_000, "Rows parsed into one Arrow batch while streaming a body.")
+    batch_rows: int = _opt(50_000, "Rows parsed into one Arrow batch while streaming a body.", min=1)
     spill_bytes: int = _opt(
         32 * 1024**2,
         "Parsed data a request keeps in memory before spilling to a temporary Arrow file. [bytes]",
+        min=0,
     )
-    max_listed_rejects: int = _opt(1000, "Rejected rows listed in one error response (all are counted).")
+    max_listed_rejects: int = _opt(
+        1000, "Rejected rows listed in one error response (all are counted).", min=0
+    )
     timezones: dict[str, str] = _opt(
         {}, "IANA zone per ingest route for naive timestamps, e.g. {meter_usage = 'Europe/Amsterdam'}."
     )
@@ -71,7 +100,7 @@ class IngestSettings:
 @dataclass(frozen=True)
 class IlpSettings:
     enabled: bool = _opt(True, "Accept Influx line protocol over TCP (as QuestDB's ILP port does).")
-    tcp_port: int = _opt(9009, "TCP port for line protocol (QuestDB's default); 0 picks a free one.")
+    tcp_port: int = _port(9009, "TCP port for line protocol (QuestDB's default); 0 picks a free one.")
 
 
 @dataclass(frozen=True)
@@ -86,7 +115,7 @@ class AuthSettings:
 @dataclass(frozen=True)
 class DemoSettings:
     load: bool = _opt(False, "Load the synthetic demo fleet at start (once per store).")
-    days: int = _opt(35, "Days of demo history ending now.")
+    days: int = _opt(35, "Days of demo history ending now.", min=1)
     datasets_dir: str = _opt(
         "../shared/datasets", "Folder of real public datasets loaded with the demo when present."
     )
@@ -175,6 +204,7 @@ def load_settings(path: str | Path | None = None, *, env: typing.Mapping[str, st
         ConfigError: unknown section or key, unreadable file, or a value of the wrong type.
     """
     env = os.environ if env is None else env
+    _check_env_names(env)
     file_values: dict[str, Any] = {}
     if path is None and env.get("GRIDPULSE_CONFIG"):
         path = env["GRIDPULSE_CONFIG"]
@@ -213,6 +243,75 @@ def load_settings(path: str | Path | None = None, *, env: typing.Mapping[str, st
     return settings
 
 
+def _env_names() -> dict[str, list[str]]:
+    """Section -> the GRIDPULSE_* variable of each of its options."""
+    return {
+        sec.name: [
+            f"GRIDPULSE_{sec.name.upper()}_{opt.name.upper()}"
+            for opt in dataclasses.fields(typing.get_type_hints(Settings)[sec.name])
+        ]
+        for sec in dataclasses.fields(Settings)
+    }
+
+
+def _check_env_names(env: typing.Mapping[str, str]) -> None:
+    """Refuse a GRIDPULSE_<SECTION>_* variable that sets nothing, such as GRIDPULSE_SERVER_PROT.
+
+    Only names that start with a known section are settings; GRIDPULSE_CONFIG, GRIDPULSE_TOKEN
+    and the like are left to whoever reads them.
+    """
+    known = _env_names()
+    for name in sorted(env):
+        section = next((sec for sec in known if name.startswith(f"GRIDPULSE_{sec.upper()}_")), None)
+        if section is None or name in known[section]:
+            continue
+        # compare the option part only: the shared GRIDPULSE_<SECTION>_ makes everything look close
+        prefix = f"GRIDPULSE_{section.upper()}_"
+        options = [known_name.removeprefix(prefix) for known_name in known[section]]
+        close = difflib.get_close_matches(name.removeprefix(prefix), options, n=1)
+        hint = (
+            f"did you mean {prefix}{close[0]}?" if close else f"[{section}] has {', '.join(known[section])}"
+        )
+        raise ConfigError(f"{name} is not a gridpulse setting: {hint}")
+
+
+def _allowed(meta: typing.Mapping[str, Any]) -> str:
+    """'at least 1', 'at most 9' or 'from 0 to 65535', from an option's declared bounds."""
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and hi is not None:
+        return f"from {lo} to {hi}"
+    return f"at least {lo}" if lo is not None else f"at most {hi}"
+
+
+def _check_bounds(settings: Settings) -> None:
+    for sec in dataclasses.fields(Settings):
+        section = getattr(settings, sec.name)
+        for opt in dataclasses.fields(section):
+            lo, hi = opt.metadata.get("min"), opt.metadata.get("max")
+            if lo is None and hi is None:
+                continue
+            value = getattr(section, opt.name)
+            for item in value if isinstance(value, list) else [value]:
+                if (lo is not None and item < lo) or (hi is not None and item > hi):
+                    key = f"{sec.name}.{opt.name}"
+                    kind = opt.metadata.get("kind")
+                    raise ConfigError(
+                        f"{key}={item!r} is not {kind}"
+                        if kind
+                        else f"{key}={item!r} is out of range: it must be {_allowed(opt.metadata)}"
+                    )
+
+
+def validate(settings: Settings) -> Settings:
+    """Check settings made in code (e.g. from CLI flags) as load_settings checks loaded ones.
+
+    Raises:
+        ConfigError: naming the first bad option.
+    """
+    _check(settings)
+    return settings
+
+
 def _check(settings: Settings) -> None:
     for route, tz in settings.ingest.timezones.items():
         try:
@@ -226,10 +325,16 @@ def _check(settings: Settings) -> None:
                 raise ConfigError(
                     f"auth.tokens: scope {scope!r} of token {token[:4]}… is not read, write or write:<route>"
                 )
-    if not 0 <= settings.ilp.tcp_port < 65536:
-        raise ConfigError(f"ilp.tcp_port={settings.ilp.tcp_port} is not a TCP port")
-    if not 0 <= settings.server.port < 65536:
-        raise ConfigError(f"server.port={settings.server.port} is not a TCP port")
+    _check_bounds(settings)
+
+
+def _with_range(help_text: str, meta: typing.Mapping[str, Any]) -> str:
+    """The help with its allowed range, before a closing unit such as "[bytes]", which ends the line."""
+    allowed = f" Allowed: {_allowed(meta)}."
+    text, sep, unit = help_text.rpartition(" [")
+    if sep and unit.endswith("]"):
+        return f"{text}{allowed} [{unit}"
+    return help_text + allowed
 
 
 def option_docs() -> list[tuple[str, str, str, str]]:
@@ -243,12 +348,15 @@ def option_docs() -> list[tuple[str, str, str, str]]:
             else:
                 assert opt.default_factory is not dataclasses.MISSING
                 default = opt.default_factory()
+            help_text = str(opt.metadata.get("help", ""))
+            if opt.metadata.get("min") is not None or opt.metadata.get("max") is not None:
+                help_text = _with_range(help_text, opt.metadata)
             rows.append(
                 (
                     f"{sec.name}.{opt.name}",
                     f"GRIDPULSE_{sec.name.upper()}_{opt.name.upper()}",
                     repr(default),
-                    str(opt.metadata.get("help", "")),
+                    help_text,
                 )
             )
     return rows

@@ -199,7 +199,7 @@ def test_seed_examples_on_the_seed_port_layout_reach_one_store(tmp_path: Path, c
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
             [sys.executable, "-m", "gridpulse", "serve", "--data-dir", str(data_dir), "--port", "0",
-             "--extra-port", str(free_port())],
+             "--extra-port", str(free_port()), "--ilp-port", "0"],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
         )
     try:

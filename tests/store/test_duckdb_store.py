@@ -114,3 +114,22 @@ def test_one_failing_request_in_a_group_does_not_sink_the_others(tmp_path: Path)
     with pytest.raises(StoreError, match="stopped"):
         writer.submit(_request(_rows("m-4", 1)))
     store.close()
+
+
+def test_a_request_larger_than_one_transaction_commits_in_steps_with_the_same_result(tmp_path: Path) -> None:
+    from gridpulse.store.base import StoreOptions
+
+    small = open_store(f"duckdb:///{tmp_path / 'small.duckdb'}", StoreOptions(max_transaction_rows=25))
+    whole = open_store(f"duckdb:///{tmp_path / 'whole.duckdb'}")
+    tables = [_rows("m-1", 40), _rows("m-2", 40), _rows("m-1", 40)]  # the third batch resends the first
+    (a,) = small.write_group([WriteRequest(tables, lambda key: SeriesMeta())])
+    (b,) = whole.write_group([WriteRequest(tables, lambda key: SeriesMeta())])
+    assert a == b
+    assert (a.inserted, a.unchanged) == (80, 40)
+    for s in (small, whole):
+        assert s.stats()["points"] == 80
+    # the caches followed the intermediate commits: a later resend is still recognised
+    (again,) = small.write_group([_request(_rows("m-2", 40))])
+    assert again.unchanged == 40
+    small.close()
+    whole.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,8 +17,9 @@ from gridpulse.api.errors import install_error_handlers
 from gridpulse.api.routes import health, influx, ingest, readings, series
 from gridpulse.config import Settings
 from gridpulse.demo_load import load_demo_once
+from gridpulse.ingest.ilp_tcp import LineProtocolServer
 from gridpulse.ingest.writer import Writer
-from gridpulse.store import open_store
+from gridpulse.store import open_store, store_options
 from gridpulse.store.base import Store
 
 __all__ = ["create_app"]
@@ -25,19 +27,25 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, store: Store | None = None, *, ilp_socket: socket.socket | None = None
+) -> FastAPI:
     """The gridpulse HTTP app on `store` (opened from settings at start-up when None).
 
-    The app owns the writer thread; a store it opened itself it also closes at shutdown.
+    The app owns the writer thread; a store it opened itself it also closes at shutdown. With
+    `ilp_socket` (bound by the caller) it also takes line protocol over TCP on that socket.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
-        st_store = store or open_store(settings.store_url, memory_limit=settings.store.memory_limit)
+        st_store = store or open_store(settings.store_url, store_options(settings))
         writer = Writer(st_store).start()
         st = AppState(settings=settings, store=st_store, writer=writer, auth=TokenCheck(settings))
         app.state.gridpulse = st
+        if ilp_socket is not None:
+            st.ilp = LineProtocolServer(writer, batch_rows=settings.ingest.batch_rows)
+            await st.ilp.start(ilp_socket)
         loader: threading.Thread | None = None
         if settings.demo.load:
 
@@ -60,6 +68,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         finally:
             if loader is not None:
                 loader.join(timeout=120)
+            if st.ilp is not None:
+                await st.ilp.stop()
             writer.stop()
             if own_store:
                 st_store.close()

@@ -8,6 +8,7 @@ from fastapi import Request
 
 from gridpulse.api.auth import TokenCheck
 from gridpulse.config import Settings
+from gridpulse.ingest.ilp_tcp import LineProtocolServer
 from gridpulse.ingest.writer import Writer
 from gridpulse.store.base import Store
 
@@ -21,6 +22,7 @@ class AppState:
     writer: Writer
     auth: TokenCheck
     demo_status: str = "not requested"
+    ilp: LineProtocolServer | None = None
 
 
 def state(request: Request) -> AppState:

@@ -13,7 +13,7 @@ from gridpulse.config import option_docs
 from gridpulse.demo_load import load_demo_once
 from gridpulse.errors import StoreUnavailable
 from gridpulse.ingest.writer import Writer
-from gridpulse.store import open_store
+from gridpulse.store import open_store, store_options
 
 __all__ = ["demo", "init"]
 
@@ -43,16 +43,13 @@ def init(
         True, "--write-config/--no-write-config", help="Write gridpulse.toml when absent."
     ),
 ) -> None:
-    """Create the data folder and the store (migrations applied), and an example gridpulse.toml.
-
-    Example: gridpulse init --data-dir /var/lib/gridpulse
-    """
+    """Create the data folder and the store (migrations applied), and an example gridpulse.toml."""
     settings = make_settings(config, data_dir)
     if read_server_record(settings.data_dir):
         raise StoreUnavailable(
             f"a server is running on {settings.data_dir}; it already initialised the store"
         )
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, store_options(settings))
     stats = store.stats()
     store.close()
     console.print(f"store ready: {settings.store_url} ({stats['series']} series, {stats['points']} points)")
@@ -63,16 +60,13 @@ def init(
 
 
 def demo(data_dir: Path | None = _DATA, config: Path | None = _CONFIG) -> None:
-    """Load the synthetic demo fleet (and ../shared/datasets when present) into the store, once.
-
-    Example: gridpulse demo --data-dir ./data
-    """
+    """Load the synthetic demo fleet (and ../shared/datasets when present) into the store, once."""
     settings = make_settings(config, data_dir)
     if (rec := read_server_record(settings.data_dir)) is not None:
         raise StoreUnavailable(
             f"a server (pid {rec.pid}) holds {settings.data_dir}: restart it with `gridpulse serve --demo`"
         )
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, store_options(settings))
     writer = Writer(store).start()
     try:
         with Progress(

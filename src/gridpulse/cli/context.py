@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from gridpulse.config import Settings, load_settings
+from gridpulse.config import Settings, load_settings, validate
 from gridpulse.errors import GridpulseError, ServerUnreachable
 
 __all__ = [
@@ -38,7 +38,7 @@ def make_settings(config: Path | None, data_dir: Path | None = None, **server: A
     given = {k: v for k, v in server.items() if v is not None}
     if given:
         settings = settings.replace(server=given)
-    return settings
+    return validate(settings)
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,14 @@ class ServerRecord:
     pid: int
     url: str
     urls: list[str]
-    token: str | None = None
+    ilp: str | None = None
 
 
-def write_server_record(data_dir: Path, urls: list[str]) -> None:
+def write_server_record(data_dir: Path, urls: list[str], *, ilp: str | None = None) -> None:
+    """Say where this server listens: HTTP URLs and the line-protocol TCP address (host:port)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     tmp = data_dir / (RECORD + ".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "url": urls[0], "urls": urls}))
+    tmp.write_text(json.dumps({"pid": os.getpid(), "url": urls[0], "urls": urls, "ilp": ilp}))
     tmp.replace(data_dir / RECORD)
 
 
@@ -83,7 +84,7 @@ def read_server_record(data_dir: Path) -> ServerRecord | None:
         return None
     if not _alive(int(raw.get("pid", -1))):
         return None
-    return ServerRecord(int(raw["pid"]), str(raw["url"]), list(raw.get("urls", [raw["url"]])))
+    return ServerRecord(int(raw["pid"]), str(raw["url"]), list(raw.get("urls", [raw["url"]])), raw.get("ilp"))
 
 
 def client_for(settings: Settings, token: str | None) -> httpx.Client | None:

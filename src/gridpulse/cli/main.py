@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
 from gridpulse import __version__
 from gridpulse.cli import admin, query, serve, settings_cmd
@@ -19,16 +18,21 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    epilog="Example: gridpulse query -e m-1 -r day --tz Europe/Amsterdam",
 )
-app.command("serve")(serve.serve)
-app.command("query")(query.query)
-app.command("series")(query.series)
-app.command("init")(admin.init)
-app.command("demo")(admin.demo)
-app.command("config")(settings_cmd.config_cmd)
+# Typer prints the docstring above the options and the epilog below them, so the one-line example
+# each command's help ends with goes here (short enough not to wrap at 80 columns).
+app.command("serve", epilog="Example: gridpulse serve --data-dir ./data --port 7001 --demo")(serve.serve)
+app.command("query", epilog="Example: gridpulse query -e m-1 -r day --tz Europe/Amsterdam -f csv")(
+    query.query
+)
+app.command("series", epilog="Example: gridpulse series --kind meter --tag segment:residential")(query.series)
+app.command("init", epilog="Example: gridpulse init --data-dir /var/lib/gridpulse")(admin.init)
+app.command("demo", epilog="Example: gridpulse demo --data-dir ./data")(admin.demo)
+app.command("config", epilog="Example: GRIDPULSE_SERVER_PORT=8000 gridpulse config")(settings_cmd.config_cmd)
 
 
-@app.command("version")
+@app.command("version", epilog="Example: gridpulse version")
 def version() -> None:
     """Print the gridpulse version."""
     print(__version__)
@@ -38,7 +42,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except GridpulseError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        # plain text, not Rich: markup would eat "[server]" in a message and wrapping would split it
+        sys.stderr.write(f"error: {exc}\n")
         sys.exit(1)
     except typer.Abort:
         sys.exit(130)

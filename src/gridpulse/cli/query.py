@@ -17,7 +17,7 @@ from gridpulse.errors import QueryError, StoreUnavailable
 from gridpulse.export import FORMATS, to_csv, to_json_chunks, to_parquet, with_local_ts
 from gridpulse.store import open_store
 from gridpulse.store.base import Store
-from gridpulse.store.query import ReadingsRequest, read_readings, series_filter
+from gridpulse.store.query import ReadingsRequest, read_readings, readings_head, series_filter
 
 __all__ = ["query", "series"]
 
@@ -70,10 +70,7 @@ def query(
     config: Path | None = _CONFIG,
     token: str | None = _TOKEN,
 ) -> None:
-    """Read one series, raw or bucketed, in any time zone.
-
-    Example: gridpulse query -e m-1 -m kwh -r day --tz Europe/Amsterdam --start 2024-03-01
-    """
+    """Read one series, raw or bucketed, in any time zone."""
     if fmt not in (*FORMATS, "table"):
         raise QueryError(f"--format {fmt!r} is not one of table, {', '.join(FORMATS)}")
     settings = make_settings(config, data_dir)
@@ -109,11 +106,9 @@ def query(
                 return
     else:
         store = _open_readonly(settings)
+        req = ReadingsRequest(series_id, entity, kind, metric, start, end, resolution, agg, tz, as_of)
         try:
-            s, q, table = read_readings(
-                store,
-                ReadingsRequest(series_id, entity, kind, metric, start, end, resolution, agg, tz, as_of),
-            )
+            s, q, table = read_readings(store, req)
         finally:
             store.close()
         if fmt == "table":
@@ -126,7 +121,8 @@ def query(
         elif fmt == "parquet":
             data = to_parquet(table, q.tz)
         else:
-            data = b"".join(to_json_chunks({"series": s.as_dict(), "tz": q.tz}, table, q.tz))
+            head = readings_head(s, q, req, count=table.num_rows)
+            data = b"".join(to_json_chunks(head, table, q.tz))
     if output is not None:
         output.write_bytes(data)
         console.print(f"wrote {len(data)} bytes to {output}")
@@ -146,10 +142,7 @@ def series(
     config: Path | None = _CONFIG,
     token: str | None = _TOKEN,
 ) -> None:
-    """List series in the catalogue.
-
-    Example: gridpulse series --kind meter --tag segment:residential
-    """
+    """List series in the catalogue."""
     settings = make_settings(config, data_dir)
     client = client_for(settings, token)
     if client is not None:

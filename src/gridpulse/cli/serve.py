@@ -14,7 +14,7 @@ from rich.console import Console
 
 from gridpulse.api.app import create_app
 from gridpulse.cli.context import make_settings, read_server_record, remove_server_record, write_server_record
-from gridpulse.config import Settings
+from gridpulse.config import Settings, validate
 from gridpulse.errors import ConfigError, StoreUnavailable
 
 __all__ = ["serve"]
@@ -66,12 +66,14 @@ def run_server(settings: Settings) -> None:
     for port in settings.server.extra_ports:
         if port != settings.server.port and (extra := _bind(host, port, required=False)) is not None:
             socks.append(extra)
+    ilp_sock = _bind(host, settings.ilp.tcp_port, required=True) if settings.ilp.enabled else None
     shown = f"[{host}]" if ":" in host else host
     urls = [f"http://{shown}:{s.getsockname()[1]}" for s in socks]
-    app = create_app(settings)
+    ilp_addr = f"{shown}:{ilp_sock.getsockname()[1]}" if ilp_sock is not None else None
+    app = create_app(settings, ilp_socket=ilp_sock)
     config = uvicorn.Config(app, log_level="info", access_log=False, timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
-    write_server_record(settings.data_dir, urls)
+    write_server_record(settings.data_dir, urls, ilp=ilp_addr)
     base = urls[0]
     console.print(f"[bold green]gridpulse[/] serving store {settings.store_url}")
     for u in urls:
@@ -82,6 +84,10 @@ def run_server(settings: Settings) -> None:
         f'\'{{"ts":"2024-01-01T00:00:00Z","meter_id":"m-1","kwh":1.25}}\' {base}/ingest/meter_usage/ndjson\n'
         f"    curl -sS '{base}/api/v1/readings?entity=m-1&metric=kwh&tz=Europe/Amsterdam'"
     )
+    if ilp_addr:
+        console.print(
+            f"  line protocol over TCP on {ilp_addr} (and over HTTP at {base}/write, {base}/api/v2/write)"
+        )
     if settings.demo.load:
         console.print(f"  demo data loads in the background: {base}/api/v1/status")
 
@@ -99,7 +105,7 @@ def run_server(settings: Settings) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         remove_server_record(settings.data_dir)
-        for s in socks:
+        for s in [*socks, *([ilp_sock] if ilp_sock is not None else [])]:
             s.close()
 
 
@@ -116,15 +122,22 @@ def serve(
     demo: bool | None = typer.Option(
         None, "--demo/--no-demo", help="Load the demo fleet once (default off)."
     ),
+    ilp_port: int | None = typer.Option(
+        None, "--ilp-port", help="TCP port for line protocol (default 9009; 0: free)."
+    ),
+    no_ilp: bool = typer.Option(False, "--no-ilp", help="Do not listen for line protocol over TCP."),
     config: Path | None = typer.Option(None, "--config", help="TOML config file."),
 ) -> None:
-    """Run the HTTP service: ingest routes, query API, OpenAPI docs.
-
-    Example: gridpulse serve --data-dir ./data --port 7001 --demo
-    """
+    """Run the HTTP service: ingest routes, line protocol, query API, OpenAPI docs."""
     extra: list[int] | None = [] if no_extra_ports else (extra_port or None)
     settings = make_settings(config, data_dir, host=host, port=port, extra_ports=extra)
     if demo is not None:
         settings = settings.replace(demo={"load": demo})
+    if ilp_port is not None or no_ilp:
+        ilp: dict[str, object] = {"enabled": not no_ilp}
+        if ilp_port is not None:
+            ilp["tcp_port"] = ilp_port
+        settings = settings.replace(ilp=ilp)
+    settings = validate(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_server(settings)

@@ -40,10 +40,7 @@ def config_cmd(
     ),
     config: Path | None = typer.Option(None, "--config", help="TOML config file."),
 ) -> None:
-    """Print the effective settings as JSON (files and GRIDPULSE_* variables applied).
-
-    Example: GRIDPULSE_SERVER_PORT=8000 gridpulse config
-    """
+    """Print the effective settings as JSON (files and GRIDPULSE_* variables applied)."""
     if reference:
         typer.echo(options_markdown(), nl=False)
         return

@@ -65,7 +65,8 @@ class RequestBuffer:
             return
         self._sink.close()
         assert self._path is not None
-        with pa.memory_map(str(self._path)) as src:
+        # a plain file, not a memory map: mapped pages would stay resident until the request ends
+        with pa.OSFile(str(self._path)) as src:
             reader = pa.ipc.open_file(src)
             for i in range(reader.num_record_batches):
                 yield pa.Table.from_batches([reader.get_batch(i)])

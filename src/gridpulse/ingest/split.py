@@ -68,6 +68,10 @@ class NdjsonSplitter:
         self._records, self._lines = [], []
         return batch
 
+    def pending_bytes(self) -> int:
+        """Bytes of an unfinished last line held back, waiting for its newline."""
+        return len(self._tail.strip())
+
     def drain(self) -> Iterator[RawBatch]:
         """The complete records received so far, without waiting for a full batch (streams)."""
         if self._records:
@@ -83,17 +87,20 @@ class NdjsonSplitter:
 
 # one flat JSON object: the seeds' rows never nest, and a nested value is an error anyway
 _OBJECT = re.compile(rb'\{(?:[^{}"]|"(?:[^"\\]|\\.)*")*\}')
-_BETWEEN = re.compile(rb"[\s,]*")
+_SPACE = re.compile(rb"\s*")
 
 
 class JsonArraySplitter:
-    """Splits a JSON array of flat objects into records without parsing the whole body."""
+    """Splits a JSON array of flat objects into records without parsing the whole body.
+
+    Strict about the array's own grammar (commas between elements, none trailing), so a body
+    that is not JSON is rejected rather than half understood.
+    """
 
     def __init__(self, batch_rows: int) -> None:
         self.batch_rows = batch_rows
         self._buf = b""
-        self._started = False
-        self._ended = False
+        self._state = "start"  # start -> first -> (element -> after_element -> after_comma)* -> end
         self._line = 1
         self._record = 0
         self._records: list[bytes] = []
@@ -105,42 +112,45 @@ class JsonArraySplitter:
     def feed(self, chunk: bytes) -> Iterator[RawBatch]:
         buf = self._buf + chunk
         pos = 0
-        if not self._started:
-            stripped = buf.lstrip()
-            if not stripped:
-                self._buf = buf
-                return
-            if stripped[:1] != b"[":
-                raise self._error("body is not a JSON array; send [{...}, ...] or use the /ndjson route")
-            self._line += buf.count(b"\n", 0, len(buf) - len(stripped))
-            pos = len(buf) - len(stripped) + 1
-            self._started = True
         while True:
-            gap = _BETWEEN.match(buf, pos)
+            gap = _SPACE.match(buf, pos)
             assert gap is not None
             self._line += buf.count(b"\n", pos, gap.end())
             pos = gap.end()
             if pos >= len(buf):
                 break
-            if buf[pos : pos + 1] == b"]":
-                self._ended = True
-                if buf[pos + 1 :].strip():
-                    raise self._error("unexpected data after the closing ] of the array")
-                pos = len(buf)
-                break
-            if buf[pos : pos + 1] != b"{":
+            c = buf[pos : pos + 1]
+            if self._state == "end":
+                raise self._error("unexpected data after the closing ] of the array")
+            if self._state == "start":
+                if c != b"[":
+                    raise self._error("body is not a JSON array; send [{...}, ...] or use the /ndjson route")
+                self._state, pos = "first", pos + 1
+            elif c == b"]" and self._state in ("first", "after_element"):
+                self._state, pos = "end", pos + 1
+            elif c == b"," and self._state == "after_element":
+                self._state, pos = "after_comma", pos + 1
+            elif c == b"{" and self._state in ("first", "after_comma"):
+                m = _OBJECT.match(buf, pos)
+                if m is None:
+                    close = buf.find(b"}", pos)
+                    if close >= 0 and b"{" in buf[pos + 1 : close]:
+                        raise self._error("nested objects are not accepted in a row")
+                    break  # unfinished object: wait for more bytes
+                self._records.append(m.group())
+                self._lines.append(self._line)
+                self._line += m.group().count(b"\n")
+                self._state, pos = "after_element", m.end()
+                if len(self._records) >= self.batch_rows:
+                    yield self._flush()
+            elif self._state == "after_element":
+                raise self._error("expected , or ] after an array element")
+            elif c == b"]":
+                raise self._error("trailing comma before ] in the array")
+            elif c == b",":
+                raise self._error("array element missing between commas")
+            else:
                 raise self._error("array element is not a JSON object")
-            m = _OBJECT.match(buf, pos)
-            if m is None:
-                if buf.find(b"}", pos) >= 0 and b"{" in buf[pos + 1 : buf.find(b"}", pos)]:
-                    raise self._error("nested objects are not accepted in a row")
-                break  # unfinished object: wait for more bytes
-            self._records.append(m.group())
-            self._lines.append(self._line)
-            self._line += m.group().count(b"\n")
-            pos = m.end()
-            if len(self._records) >= self.batch_rows:
-                yield self._flush()
         self._buf = buf[pos:]
 
     def _flush(self) -> RawBatch:
@@ -150,10 +160,11 @@ class JsonArraySplitter:
         return batch
 
     def close(self) -> Iterator[RawBatch]:
-        if self._buf.strip() or (self._started and not self._ended):
-            raise self._error("body ends inside the JSON array (missing ] or an unfinished object)")
-        if not self._started:
+        if self._state == "start":
+            self._line = 1  # an empty body has no line to point at but the first
             raise self._error("body is empty; send a JSON array of rows")
+        if self._state != "end" or self._buf.strip():
+            raise self._error("body ends inside the JSON array (missing ] or an unfinished object)")
         if self._records:
             yield self._flush()
 

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
+from gridpulse.config import Settings
 from gridpulse.errors import StoreUnavailable
-from gridpulse.store.base import Agg, ReadingsQuery, Resolution, SeriesFilter, Store, WriteRequest
+from gridpulse.store.base import (
+    Agg,
+    ReadingsQuery,
+    Resolution,
+    SeriesFilter,
+    Store,
+    StoreOptions,
+    WriteRequest,
+)
 
 __all__ = [
     "BACKENDS",
@@ -14,22 +24,31 @@ __all__ = [
     "Resolution",
     "SeriesFilter",
     "Store",
+    "StoreOptions",
     "WriteRequest",
     "open_store",
+    "store_options",
 ]
 
 
-def _duckdb(url: str, memory_limit: str, read_only: bool) -> Store:
+def store_options(settings: Settings) -> StoreOptions:
+    """The store tuning the settings ask for."""
+    return StoreOptions(
+        memory_limit=settings.store.memory_limit, max_transaction_rows=settings.store.max_transaction_rows
+    )
+
+
+def _duckdb(url: str, options: StoreOptions) -> Store:
     from gridpulse.store.duckdb import DuckDBStore
 
-    return DuckDBStore(url, memory_limit=memory_limit, read_only=read_only)
+    return DuckDBStore(url, options)
 
 
-#: URL scheme -> factory(url, memory_limit, read_only). Other backends register the same way.
-BACKENDS: dict[str, Callable[[str, str, bool], Store]] = {"duckdb": _duckdb}
+#: URL scheme -> factory(url, options). Other backends register the same way.
+BACKENDS: dict[str, Callable[[str, StoreOptions], Store]] = {"duckdb": _duckdb}
 
 
-def open_store(url: str, *, memory_limit: str = "", read_only: bool = False) -> Store:
+def open_store(url: str, options: StoreOptions | None = None, *, read_only: bool = False) -> Store:
     """Open the store a URL names (`duckdb:///path/file.duckdb`), applying migrations.
 
     Raises:
@@ -39,4 +58,7 @@ def open_store(url: str, *, memory_limit: str = "", read_only: bool = False) -> 
     factory = BACKENDS.get(scheme)
     if factory is None:
         raise StoreUnavailable(f"no store backend for {scheme!r} URLs; known: {', '.join(sorted(BACKENDS))}")
-    return factory(url, memory_limit, read_only)
+    options = options or StoreOptions()
+    if read_only:
+        options = replace(options, read_only=True)
+    return factory(url, options)

@@ -24,6 +24,7 @@ __all__ = [
     "Resolution",
     "SeriesFilter",
     "Store",
+    "StoreOptions",
     "WriteRequest",
 ]
 
@@ -95,6 +96,22 @@ class WriteRequest:
 
     batches: Iterable[pa.Table]
     meta_for: Callable[[SeriesKey], SeriesMeta]
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """Tuning every backend receives; each uses what applies to it.
+
+    Attributes:
+        memory_limit: engine memory cap, e.g. "4GB"; empty for the engine's default.
+        max_transaction_rows: rows one transaction may hold before the writer commits and goes on
+            in a new one; bounds memory on very large requests (validated whole beforehand).
+        read_only: open for reading only (the CLI while no server runs).
+    """
+
+    memory_limit: str = ""
+    max_transaction_rows: int = 1_000_000
+    read_only: bool = False
 
 
 #: Reference tables and their id column.

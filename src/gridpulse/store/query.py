@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -15,7 +16,15 @@ from gridpulse.model import Series
 from gridpulse.store.base import Agg, ReadingsQuery, Resolution, SeriesFilter, Store
 from gridpulse.timeutil import parse_instant, zone
 
-__all__ = ["ReadingsRequest", "default_agg", "find_series", "parse_tags", "read_readings", "series_filter"]
+__all__ = [
+    "ReadingsRequest",
+    "default_agg",
+    "find_series",
+    "parse_tags",
+    "read_readings",
+    "readings_head",
+    "series_filter",
+]
 
 _ENERGY_UNITS = {"wh", "kwh", "mwh", "gwh"}
 
@@ -137,3 +146,30 @@ def read_readings(store: Store, req: ReadingsRequest) -> tuple[Series, ReadingsQ
         raise QueryError(f"end={req.end!r} is not after start={req.start!r}")
     q = ReadingsQuery(s.series_id, start=start, end=end, resolution=resolution, agg=agg, tz=tz, as_of=as_of)
     return s, q, store.read(q)
+
+
+def readings_head(
+    series: Series, query: ReadingsQuery, req: ReadingsRequest, *, count: int
+) -> dict[str, Any]:
+    """The fields of a JSON readings answer before its points, the same from the API and the CLI.
+
+    Args:
+        series: the series read.
+        query: the query that ran (zone, resolution and aggregate resolved).
+        req: the request as given; start, end and as_of are echoed as given.
+        count: number of points that follow.
+
+    Returns:
+        series, resolution, agg (None for raw), tz, start, end, as_of and count.
+    """
+    raw = query.resolution is Resolution.RAW
+    return {
+        "series": series.as_dict(),
+        "resolution": query.resolution.value,
+        "agg": None if raw else query.agg.value,
+        "tz": query.tz,
+        "start": req.start,
+        "end": req.end,
+        "as_of": req.as_of,
+        "count": count,
+    }

@@ -8,7 +8,7 @@ from starlette.responses import Response, StreamingResponse
 from gridpulse.api.deps import state
 from gridpulse.errors import QueryError
 from gridpulse.export import FORMATS, to_csv, to_json_chunks, to_parquet
-from gridpulse.store.query import ReadingsRequest, read_readings
+from gridpulse.store.query import ReadingsRequest, read_readings, readings_head
 
 __all__ = ["router"]
 
@@ -44,14 +44,5 @@ def readings(
         return Response(to_csv(table, q.tz), media_type="text/csv")
     if format == "parquet":
         return Response(to_parquet(table, q.tz), media_type="application/vnd.apache.parquet")
-    head = {
-        "series": s.as_dict(),
-        "resolution": q.resolution.value,
-        "agg": None if q.resolution.value == "raw" else q.agg.value,
-        "tz": q.tz,
-        "start": start,
-        "end": end,
-        "as_of": as_of,
-        "count": table.num_rows,
-    }
+    head = readings_head(s, q, req, count=table.num_rows)
     return StreamingResponse(to_json_chunks(head, table, q.tz), media_type="application/json")

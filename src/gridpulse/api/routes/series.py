@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pyarrow as pa
 from fastapi import APIRouter, Query, Request
 
@@ -71,6 +73,13 @@ def reference(request: Request, kind: str) -> JSON:
 def status(request: Request) -> JSON:
     st = state(request)
     st.auth.check(request, "read")
+    ilp = dataclasses.asdict(st.ilp.stats) if st.ilp is not None else None
     return JSON(
-        {"store": st.store.url, **st.store.stats(), "demo": st.demo_status, "commits": st.writer.commits}
+        {
+            "store": st.store.url,
+            **st.store.stats(),
+            "demo": st.demo_status,
+            "commits": st.writer.commits,
+            "line_protocol_tcp": ilp,
+        }
     )

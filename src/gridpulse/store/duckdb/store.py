@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,15 @@ import pyarrow as pa
 
 from gridpulse.errors import NotFound, QueryError, SchemaMismatch, StoreError, StoreUnavailable
 from gridpulse.model import Quality, Series, SeriesKey, SeriesMeta, WriteResult
-from gridpulse.store.base import REFERENCE_KINDS, Agg, ReadingsQuery, Resolution, SeriesFilter, WriteRequest
+from gridpulse.store.base import (
+    REFERENCE_KINDS,
+    Agg,
+    ReadingsQuery,
+    Resolution,
+    SeriesFilter,
+    StoreOptions,
+    WriteRequest,
+)
 from gridpulse.store.duckdb.schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["DuckDBStore"]
@@ -60,10 +69,23 @@ def _path_from_url(url: str) -> Path:
     return Path(url.removeprefix("duckdb://"))
 
 
+@dataclass
+class _Txn:
+    """What the open transaction changed, applied to the caches only once it commits."""
+
+    now: datetime
+    new_series: dict[SeriesKey, int] = field(default_factory=dict)
+    hwm: dict[int, datetime] = field(default_factory=dict)
+    rows: int = 0
+
+
 class DuckDBStore:
     """The Store protocol on one DuckDB file (or `duckdb:///:memory:` for throwaway use)."""
 
-    def __init__(self, url: str, *, memory_limit: str = "", read_only: bool = False) -> None:
+    def __init__(self, url: str, options: StoreOptions | None = None) -> None:
+        options = options or StoreOptions()
+        memory_limit, read_only = options.memory_limit, options.read_only
+        self.max_transaction_rows = options.max_transaction_rows
         self.url = url
         path = _path_from_url(url)
         target = ":memory:" if str(path) in ("/:memory:", ":memory:") else str(path)
@@ -178,12 +200,10 @@ class DuckDBStore:
             raise StoreError("this store was opened read-only")
         with self._write_lock:
             con = self._cursor()
-            new_series: dict[SeriesKey, int] = {}
-            hwm: dict[int, datetime] = {}
-            now = self._commit_time()
+            txn = _Txn(now=self._commit_time())
             try:
                 con.execute("BEGIN")
-                results = [self._write_request(con, req, now, new_series, hwm) for req in requests]
+                results = [self._write_request(con, req, txn) for req in requests]
                 con.execute("COMMIT")
             except BaseException as exc:
                 with contextlib.suppress(duckdb.Error):
@@ -193,33 +213,33 @@ class DuckDBStore:
                     raise StoreError(f"write failed, nothing of it was stored: {exc}") from exc
                 raise
             con.close()
-            self._series_cache.update(new_series)
-            self._hwm.update(hwm)
-            self._last_commit_at = now
+            self._committed(txn)
             return results
 
-    def _write_request(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        req: WriteRequest,
-        now: datetime,
-        new_series: dict[SeriesKey, int],
-        hwm: dict[int, datetime],
-    ) -> WriteResult:
+    def _committed(self, txn: _Txn) -> None:
+        self._series_cache.update(txn.new_series)
+        self._hwm.update(txn.hwm)
+        self._last_commit_at = txn.now
+        txn.new_series, txn.hwm, txn.rows = {}, {}, 0
+
+    def _write_request(self, con: duckdb.DuckDBPyConnection, req: WriteRequest, txn: _Txn) -> WriteResult:
         total = WriteResult()
         for batch in req.batches:
-            if batch.num_rows:
-                total = total + self._write_batch(con, batch, req, now, new_series, hwm)
+            if not batch.num_rows:
+                continue
+            total = total + self._write_batch(con, batch, req, txn)
+            txn.rows += batch.num_rows
+            if txn.rows >= self.max_transaction_rows:
+                # DuckDB holds a transaction's rows in memory until it commits: a very large request
+                # goes on in a fresh transaction (it was validated whole before the first one)
+                con.execute("COMMIT")
+                self._committed(txn)
+                txn.now = self._commit_time()
+                con.execute("BEGIN")
         return total
 
     def _resolve(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        batch: pa.Table,
-        req: WriteRequest,
-        now: datetime,
-        new_series: dict[SeriesKey, int],
-        hwm: dict[int, datetime],
+        self, con: duckdb.DuckDBPyConnection, batch: pa.Table, req: WriteRequest, txn: _Txn
     ) -> tuple[pa.Table, int]:
         """Key table for the batch: entity_kind, entity_id, metric, series_id, hwm; and series created."""
         distinct = (
@@ -233,13 +253,13 @@ class DuckDBStore:
         created = 0
         for kind, eid, metric in zip(kinds, eids, metrics, strict=True):
             key = SeriesKey(kind, eid, metric)
-            sid = self._series_cache.get(key) or new_series.get(key)
+            sid = self._series_cache.get(key) or txn.new_series.get(key)
             if sid is None:
-                sid = self._create_series(con, key, req.meta_for(key), now)
-                new_series[key] = sid
+                sid = self._create_series(con, key, req.meta_for(key), txn.now)
+                txn.new_series[key] = sid
                 created += 1
             sids.append(sid)
-            hwms.append(hwm.get(sid) or self._hwm.get(sid))
+            hwms.append(txn.hwm.get(sid) or self._hwm.get(sid))
         keys = distinct.append_column("series_id", pa.array(sids, pa.int32())).append_column(
             "hwm", pa.array(hwms, pa.timestamp("us"))
         )
@@ -271,15 +291,10 @@ class DuckDBStore:
         return int(row[0])
 
     def _write_batch(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        batch: pa.Table,
-        req: WriteRequest,
-        now: datetime,
-        new_series: dict[SeriesKey, int],
-        hwm: dict[int, datetime],
+        self, con: duckdb.DuckDBPyConnection, batch: pa.Table, req: WriteRequest, txn: _Txn
     ) -> WriteResult:
-        keys, created = self._resolve(con, batch, req, now, new_series, hwm)
+        now = txn.now
+        keys, created = self._resolve(con, batch, req, txn)
         batch = batch.append_column("rn", pa.array(np.arange(batch.num_rows, dtype=np.int64)))
         con.register("gp_batch", batch)
         con.register("gp_keys", keys)
@@ -311,9 +326,9 @@ class DuckDBStore:
                 inserted += inserted_old
                 unchanged += unchanged_old
             for sid, max_ts in con.execute("SELECT series_id, max(ts) FROM gp_in GROUP BY 1").fetchall():
-                prev = hwm.get(sid) or self._hwm.get(sid)
+                prev = txn.hwm.get(sid) or self._hwm.get(sid)
                 if prev is None or max_ts > prev:
-                    hwm[sid] = max_ts
+                    txn.hwm[sid] = max_ts
             con.execute(
                 """UPDATE series SET hwm_ts = greatest(coalesce(series.hwm_ts, m.max_ts), m.max_ts)
                    FROM (SELECT series_id, max(ts) AS max_ts FROM gp_in GROUP BY 1) m
