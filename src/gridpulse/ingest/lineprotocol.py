@@ -95,25 +95,30 @@ def _unescape(text: str) -> str:
 
 
 # --- series keys --------------------------------------------------------------------------------
-def _split_key(series_key: str) -> tuple[str, list[tuple[str, str]]]:
-    """'meas,k=v,k2=v2' (escaped) -> (measurement, [(k, v), ...]) unescaped."""
-    m = _MEASUREMENT.match(series_key)
+def _scan_key(text: str) -> tuple[int, str, list[tuple[str, str]]]:
+    """Read 'meas,k=v,k2=v2' at the start of `text`: (where it ends, measurement, [(k, v)]) unescaped."""
+    m = _MEASUREMENT.match(text)
     if m is None:
         raise _LineError(None, "missing measurement")
-    measurement = _unescape(m.group())
     tags: list[tuple[str, str]] = []
     pos = m.end()
-    while pos < len(series_key):
-        if series_key[pos] != ",":
-            raise _LineError(None, f"unexpected {series_key[pos]!r} after the measurement or a tag")
-        k = _KEY.match(series_key, pos + 1)
-        if k is None or k.end() >= len(series_key) or series_key[k.end()] != "=":
+    while pos < len(text) and text[pos] == ",":
+        k = _KEY.match(text, pos + 1)
+        if k is None or k.end() >= len(text) or text[k.end()] != "=":
             raise _LineError(None, "a tag needs key=value")
-        v = _KEY.match(series_key, k.end() + 1)
+        v = _KEY.match(text, k.end() + 1)
         if v is None:
             raise _LineError(_unescape(k.group()), "tag value is empty")
         tags.append((_unescape(k.group()), _unescape(v.group())))
         pos = v.end()
+    return pos, _unescape(m.group()), tags
+
+
+def _split_key(series_key: str) -> tuple[str, list[tuple[str, str]]]:
+    """'meas,k=v,k2=v2' (escaped) -> (measurement, [(k, v), ...]) unescaped."""
+    end, measurement, tags = _scan_key(series_key)
+    if end != len(series_key):
+        raise _LineError(None, f"unexpected {series_key[end]!r} after the measurement or a tag")
     return measurement, tags
 
 
@@ -190,18 +195,7 @@ def _field_value(raw: str, key: str) -> float | str:
 
 def _parse_line(line: str) -> tuple[str, list[tuple[str, float | str]], int | None]:
     """One line -> (escaped series key, [(field, value)], timestamp or None). Raises _LineError."""
-    m = _MEASUREMENT.match(line)
-    if m is None:
-        raise _LineError(None, "missing measurement")
-    pos = m.end()
-    while pos < len(line) and line[pos] == ",":
-        k = _KEY.match(line, pos + 1)
-        if k is None or k.end() >= len(line) or line[k.end()] != "=":
-            raise _LineError(None, "a tag needs key=value")
-        v = _KEY.match(line, k.end() + 1)
-        if v is None:
-            raise _LineError(_unescape(k.group()), "tag value is empty")
-        pos = v.end()
+    pos, _, _ = _scan_key(line)
     series_key = line[:pos]
     if pos >= len(line) or line[pos] != " ":
         raise _LineError(None, "missing field set (measurement[,tags] field=value [timestamp])")
