@@ -58,8 +58,21 @@ class RequestBuffer:
     def spilled(self) -> bool:
         return self._path is not None
 
-    def batches(self) -> Iterator[pa.Table]:
-        """The batches in order; read from the spill file one at a time when spilled."""
+    def batches(self, *, target_rows: int = 250_000) -> Iterator[pa.Table]:
+        """The batches in order, joined up to about `target_rows` (the store appends faster in
+        bigger pieces); read from the spill file a piece at a time when spilled."""
+        pending: list[pa.Table] = []
+        rows = 0
+        for table in self._stored():
+            pending.append(table)
+            rows += table.num_rows
+            if rows >= target_rows:
+                yield pa.concat_tables(pending)
+                pending, rows = [], 0
+        if pending:
+            yield pa.concat_tables(pending)
+
+    def _stored(self) -> Iterator[pa.Table]:
         if self._sink is None:
             yield from self._tables
             return

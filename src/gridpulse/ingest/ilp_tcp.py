@@ -25,6 +25,7 @@ __all__ = ["IlpStats", "LineProtocolServer"]
 log = logging.getLogger(__name__)
 
 _READ_BYTES = 1 << 20
+_LULL_S = 0.02
 _LOGGED_ERRORS_PER_CONNECTION = 20
 
 
@@ -99,13 +100,27 @@ class LineProtocolServer:
 
         try:
             while True:
-                chunk = await reader.read(_READ_BYTES)
-                if not chunk:
+                try:
+                    # gather lines while they keep coming: bigger batches append faster; a lull of
+                    # _LULL_S flushes what is there, so a trickle is still written promptly
+                    chunk = await asyncio.wait_for(
+                        reader.read(_READ_BYTES), _LULL_S if splitter.has_records() else None
+                    )
+                except TimeoutError:
+                    chunk = None
+                if chunk == b"":
                     break
-                for raw in [*splitter.feed(chunk), *splitter.drain()]:
+                ready = list(splitter.feed(chunk)) if chunk else []
+                if chunk is None:
+                    ready += list(splitter.drain())
+                for raw in ready:
                     nxt = await self._commit(raw, peer, logged)
                     await settle()
                     in_flight = nxt
+            for raw in splitter.drain():
+                nxt = await self._commit(raw, peer, logged)
+                await settle()
+                in_flight = nxt
             if splitter.pending_bytes():
                 # a line without its newline was cut by a broken connection: `x=12` may be the
                 # start of `x=123`, so it is dropped, never guessed (the producer resends it)

@@ -23,6 +23,7 @@ are parsed one by one. Both give the same result (tested against each other).
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Sequence
@@ -133,6 +134,15 @@ class _Entity:
     interval: timedelta | None
 
 
+def _entity_or_none(series_key: str) -> _Entity | None:
+    try:
+        return _entity(series_key)
+    except _LineError:
+        return None
+
+
+# producers repeat the same series keys batch after batch: parse each once
+@functools.lru_cache(maxsize=65536)
 def _entity(series_key: str) -> _Entity:
     measurement, tags = _split_key(series_key)
     shape = SHAPES.get(measurement)
@@ -152,6 +162,7 @@ def _entity(series_key: str) -> _Entity:
     return _Entity(measurement, entity_id, None, None, tuple(sorted(tags)), (), None)
 
 
+@functools.lru_cache(maxsize=65536)
 def _meta(ent: _Entity, metric: str) -> SeriesMeta:
     units = dict(ent.units)
     return SeriesMeta(
@@ -248,7 +259,7 @@ def _to_us(ts: np.ndarray, factor_ns: int, now_ns: int) -> tuple[np.ndarray, np.
 def _assemble(
     keys: Sequence[str],
     key_idx: np.ndarray,
-    metrics: list[str],
+    metrics: pa.Array,
     values: np.ndarray,
     ts_us: np.ndarray,
     rows_ok: np.ndarray,
@@ -257,40 +268,36 @@ def _assemble(
     ignored: int,
 ) -> LineBatch:
     """Points (one per numeric field) -> keyed batch, resolving each distinct series key once."""
-    entities: list[_Entity | None] = []
-    for k in keys:
-        try:
-            entities.append(_entity(k))
-        except _LineError:
-            entities.append(None)
-    kinds = np.array([e.kind if e else "" for e in entities], dtype=object)
-    ids = np.array([e.entity_id if e else "" for e in entities], dtype=object)
-    meta: dict[SeriesKey, SeriesMeta] = {}
-    metric_arr = np.array(metrics, dtype=object)
+    entities = [_entity_or_none(k) for k in keys]
+    idx = pa.array(key_idx, pa.int64())
     # narrow layouts (telemetry,device_id=..,metric_name=X value=1): the tag names the metric
     for j, e in enumerate(entities):
         if e is not None and e.metric_tag is not None:
-            _, tags = _split_key(keys[j])
-            name = dict(tags).get(e.metric_tag)
+            name = dict(_split_key(keys[j])[1]).get(e.metric_tag)
             if name:
-                sel = (key_idx == j) & (metric_arr == e.value_field)
-                metric_arr[sel] = name
-    table = pa.table(
-        {
-            "entity_kind": pa.array(kinds[key_idx] if len(key_idx) else [], pa.string()),
-            "entity_id": pa.array(ids[key_idx] if len(key_idx) else [], pa.string()),
-            "metric": pa.array(metric_arr, pa.string()),
-            "ts": pa.array(ts_us, pa.int64()).cast(pa.timestamp("us")).cast(TS_TYPE),
-            "value": pa.array(values, pa.float64()),
-            "quality": pa.array(np.full(len(values), int(Quality.ACTUAL), dtype=np.int8)),
-        },
+                sel = pc.and_(pc.equal(idx, j), pc.equal(metrics, e.value_field))
+                metrics = pc.if_else(sel, pa.scalar(name), metrics)
+    kinds = pa.array([e.kind if e else "" for e in entities], pa.string())
+    ids = pa.array([e.entity_id if e else "" for e in entities], pa.string())
+    table = pa.Table.from_arrays(
+        [
+            kinds.take(idx),
+            ids.take(idx),
+            metrics.cast(pa.string()),
+            pa.array(ts_us, pa.int64()).cast(pa.timestamp("us")).cast(TS_TYPE),
+            pa.array(values, pa.float64()),
+            pa.array(np.full(len(values), int(Quality.ACTUAL), dtype=np.int8)),
+        ],
         schema=KEYED_BATCH_SCHEMA,
-    ).filter(pa.array(rows_ok))
-    for j, e in enumerate(entities):
-        if e is None:
-            continue
-        for metric in set(metric_arr[key_idx == j]):
-            meta[SeriesKey(e.kind, e.entity_id, str(metric))] = _meta(e, str(metric))
+    )
+    if not rows_ok.all():
+        table = table.filter(pa.array(rows_ok))
+    meta: dict[SeriesKey, SeriesMeta] = {}
+    pairs = pa.table({"k": idx, "m": metrics}).group_by(["k", "m"]).aggregate([])
+    for j, metric in zip(pairs.column("k").to_pylist(), pairs.column("m").to_pylist(), strict=True):
+        e = entities[j]
+        if e is not None:
+            meta[SeriesKey(e.kind, e.entity_id, metric)] = _meta(e, metric)
     return ParsedBatch(table=table, errors=errors, nulls=0, rows=lines, meta=meta, ignored_fields=ignored)
 
 
@@ -334,7 +341,7 @@ def _parse_careful(
     return _assemble(
         list(keys),
         np.array(key_idx, dtype=np.int64),
-        metrics,
+        pa.array(metrics, pa.string()),
         np.array(values, dtype=np.float64),
         ts_us,
         ok,
@@ -377,16 +384,17 @@ def _parse_fast(
     joined = b"\n".join(lines)
     if b"\\" in joined or b'"' in joined or b"#" in joined or b"\r" in joined:
         return None
-    arr = pa.array(joined.decode("utf-8", "strict").split("\n"), pa.string())
-    if pc.any(pc.equal(pc.utf8_length(arr), 0)).as_py():
+    arr = _lines_array(joined, len(lines))
+    if arr is None:
         return None
+    # each value is the line plus one trailing space (its newline): 3 parts, or 4 with a timestamp
     parts = pc.split_pattern(arr, " ")
     n_parts = pc.list_value_length(parts).to_numpy()
-    if not np.all((n_parts == 2) | (n_parts == 3)):
+    if not np.all((n_parts == 3) | (n_parts == 4)):
         return None
     keys_col = pc.list_element(parts, 0)
     fields_col = pc.list_element(parts, 1)
-    has_ts = n_parts == 3
+    has_ts = n_parts == 4
     ts_raw = np.full(len(lines), np.iinfo(np.int64).min, dtype=np.int64)
     if has_ts.any():
         ts_text = pc.list_element(pc.filter(parts, pa.array(has_ts)), 2)
@@ -420,14 +428,34 @@ def _parse_fast(
         else pc.dictionary_encode(keys_col)
     )
     distinct = dict_keys.dictionary.to_pylist()
-    for k in distinct:
-        try:
-            _entity(k)
-        except _LineError:
-            return None  # let the careful path name the line
+    if any(_entity_or_none(k) is None for k in distinct):
+        return None  # let the careful path name the line
     key_of_line = dict_keys.indices.to_numpy(zero_copy_only=False)
     ts_us, ok = _to_us(ts_raw[parent], factor_ns, now_ns)
-    return _assemble(distinct, key_of_line[parent], fkeys.to_pylist(), values, ts_us, ok, [], len(lines), 0)
+    return _assemble(distinct, key_of_line[parent], fkeys, values, ts_us, ok, [], len(lines), 0)
+
+
+def _lines_array(joined: bytes, n_lines: int) -> pa.Array | None:
+    """One Arrow string per line, without copying: the newlines become the values' trailing space.
+
+    None when the text is not valid UTF-8 or a line is empty (the careful path reports those).
+    """
+    newlines = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == 10)
+    data = joined.replace(b"\n", b" ") + b" "
+    if len(newlines) != n_lines - 1 or len(data) >= 2**31:
+        return None
+    offsets = np.empty(n_lines + 1, dtype=np.int32)
+    offsets[0] = 0
+    offsets[1:-1] = newlines + 1
+    offsets[-1] = len(data)
+    if np.any(np.diff(offsets) < 2):
+        return None  # an empty line
+    arr = pa.StringArray.from_buffers(n_lines, pa.py_buffer(offsets), pa.py_buffer(data))
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        return None
+    return arr
 
 
 def _fast_values(fvals: pa.Array) -> np.ndarray | None:

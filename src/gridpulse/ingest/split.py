@@ -68,6 +68,10 @@ class NdjsonSplitter:
         self._records, self._lines = [], []
         return batch
 
+    def has_records(self) -> bool:
+        """Whether complete records wait for a full batch."""
+        return bool(self._records)
+
     def pending_bytes(self) -> int:
         """Bytes of an unfinished last line held back, waiting for its newline."""
         return len(self._tail.strip())

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import orjson
 import pyarrow as pa
 
 from gridpulse.errors import NotFound, QueryError, SchemaMismatch, StoreError, StoreUnavailable
-from gridpulse.model import Quality, Series, SeriesKey, SeriesMeta, WriteResult
+from gridpulse.model import Quality, Series, SeriesKey, WriteResult
 from gridpulse.store.base import (
     REFERENCE_KINDS,
     Agg,
@@ -37,6 +36,7 @@ from gridpulse.store.base import (
     WriteRequest,
 )
 from gridpulse.store.duckdb.schema import MIGRATIONS, SCHEMA_VERSION
+from gridpulse.store.prepare import distinct_keys, prepare_batch
 
 __all__ = ["DuckDBStore"]
 
@@ -238,123 +238,106 @@ class DuckDBStore:
                 con.execute("BEGIN")
         return total
 
-    def _resolve(
-        self, con: duckdb.DuckDBPyConnection, batch: pa.Table, req: WriteRequest, txn: _Txn
-    ) -> tuple[pa.Table, int]:
-        """Key table for the batch: entity_kind, entity_id, metric, series_id, hwm; and series created."""
-        distinct = (
-            batch.select(["entity_kind", "entity_id", "metric"])
-            .group_by(["entity_kind", "entity_id", "metric"])
-            .aggregate([])
-        )
-        kinds, eids, metrics = (distinct.column(i).to_pylist() for i in range(3))
-        sids: list[int] = []
-        hwms: list[datetime | None] = []
-        created = 0
-        for kind, eid, metric in zip(kinds, eids, metrics, strict=True):
-            key = SeriesKey(kind, eid, metric)
-            sid = self._series_cache.get(key) or txn.new_series.get(key)
-            if sid is None:
-                sid = self._create_series(con, key, req.meta_for(key), txn.now)
-                txn.new_series[key] = sid
-                created += 1
-            sids.append(sid)
-            hwms.append(txn.hwm.get(sid) or self._hwm.get(sid))
-        keys = distinct.append_column("series_id", pa.array(sids, pa.int32())).append_column(
-            "hwm", pa.array(hwms, pa.timestamp("us"))
-        )
-        return keys, created
-
-    def _create_series(
-        self, con: duckdb.DuckDBPyConnection, key: SeriesKey, meta: SeriesMeta, now: datetime
-    ) -> int:
-        row = con.execute(
-            """INSERT INTO series (series_id, entity_kind, entity_id, metric, unit, interval_s, tz, tags,
-                   organisation_id, site_id, device_id, channel_id, created_at)
-               VALUES (nextval('series_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING series_id""",
-            [
-                key.entity_kind,
-                key.entity_id,
-                key.metric,
-                meta.unit,
-                int(meta.interval.total_seconds()) if meta.interval else None,
-                meta.tz,
-                orjson.dumps(meta.tags).decode(),
-                meta.organisation_id,
-                meta.site_id,
-                meta.device_id,
-                meta.channel_id,
-                now,
-            ],
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
+    def _series_ids(
+        self, con: duckdb.DuckDBPyConnection, keys: list[SeriesKey], req: WriteRequest, txn: _Txn
+    ) -> tuple[list[int], int]:
+        """Ids for the keys, creating the unknown ones in one statement; and how many were created."""
+        found = [self._series_cache.get(k) or txn.new_series.get(k) for k in keys]
+        missing = [k for k, sid in zip(keys, found, strict=True) if sid is None]
+        if missing:
+            metas = [req.meta_for(k) for k in missing]
+            rows = pa.table(
+                {
+                    "entity_kind": [k.entity_kind for k in missing],
+                    "entity_id": [k.entity_id for k in missing],
+                    "metric": [k.metric for k in missing],
+                    "unit": [m.unit for m in metas],
+                    "interval_s": pa.array(
+                        [int(m.interval.total_seconds()) if m.interval else None for m in metas], pa.int32()
+                    ),
+                    "tz": [m.tz for m in metas],
+                    "tags": [orjson.dumps(m.tags).decode() for m in metas],
+                    "organisation_id": pa.array([m.organisation_id for m in metas], pa.string()),
+                    "site_id": pa.array([m.site_id for m in metas], pa.string()),
+                    "device_id": pa.array([m.device_id for m in metas], pa.string()),
+                    "channel_id": pa.array([m.channel_id for m in metas], pa.string()),
+                }
+            )
+            con.register("gp_new_series", rows)
+            try:
+                created = con.execute(
+                    """INSERT INTO series (series_id, entity_kind, entity_id, metric, unit, interval_s, tz, tags,
+                           organisation_id, site_id, device_id, channel_id, created_at)
+                       SELECT nextval('series_id_seq'), *, ? FROM gp_new_series
+                       RETURNING series_id, entity_kind, entity_id, metric""",
+                    [txn.now],
+                ).fetchall()
+            finally:
+                con.unregister("gp_new_series")
+            for sid, kind, eid, metric in created:
+                txn.new_series[SeriesKey(kind, eid, metric)] = int(sid)
+        ids = [self._series_cache.get(k) or txn.new_series[k] for k in keys]
+        return ids, len(missing)
 
     def _write_batch(
         self, con: duckdb.DuckDBPyConnection, batch: pa.Table, req: WriteRequest, txn: _Txn
     ) -> WriteResult:
-        now = txn.now
-        keys, created = self._resolve(con, batch, req, txn)
-        batch = batch.append_column("rn", pa.array(np.arange(batch.num_rows, dtype=np.int64)))
-        con.register("gp_batch", batch)
-        con.register("gp_keys", keys)
-        try:
-            # last row wins for a (series, ts) repeated inside one batch
-            con.execute(
-                """CREATE OR REPLACE TEMP TABLE gp_in AS
-                   SELECT k.series_id, b.ts::TIMESTAMP AS ts,
-                          arg_max({'v': b.value, 'q': b.quality}, b.rn) AS vq,
-                          any_value(k.hwm) AS hwm, count(*) AS n
-                   FROM gp_batch b JOIN gp_keys k USING (entity_kind, entity_id, metric)
-                   GROUP BY ALL"""
-            )
-            n_rows, n_in, n_new = con.execute(
-                "SELECT coalesce(sum(n), 0), count(*), count(*) FILTER (WHERE hwm IS NULL OR ts > hwm) FROM gp_in"
-            ).fetchone() or (0, 0, 0)
-            unchanged = int(n_rows) - int(n_in)
-            inserted = int(n_new)
-            revised = 0
-            if n_new:
+        keys, key_index = distinct_keys(batch)
+        ids, created = self._series_ids(con, keys, req, txn)
+        marks = {sid: m for sid in ids if (m := txn.hwm.get(sid) or self._hwm.get(sid)) is not None}
+        prep = prepare_batch(batch, key_index, ids, marks)
+        inserted = prep.new.num_rows
+        revised = 0
+        unchanged = prep.duplicates
+        if prep.new.num_rows:
+            con.register("gp_new", prep.new)
+            try:
                 con.execute(
-                    """INSERT INTO points SELECT series_id, ts, vq.v, 1, ?, vq.q FROM gp_in
-                       WHERE hwm IS NULL OR ts > hwm""",
-                    [now],
+                    "INSERT INTO points SELECT series_id, ts, value, 1, ?, quality FROM gp_new", [txn.now]
                 )
-            n_old = int(n_in) - int(n_new)
-            if n_old:
-                inserted_old, revised, unchanged_old = self._merge_old(con, now)
-                inserted += inserted_old
-                unchanged += unchanged_old
-            for sid, max_ts in con.execute("SELECT series_id, max(ts) FROM gp_in GROUP BY 1").fetchall():
-                prev = txn.hwm.get(sid) or self._hwm.get(sid)
-                if prev is None or max_ts > prev:
-                    txn.hwm[sid] = max_ts
+            finally:
+                con.unregister("gp_new")
+        if prep.old.num_rows:
+            inserted_old, revised, unchanged_old = self._merge_old(con, prep.old, txn.now)
+            inserted += inserted_old
+            unchanged += unchanged_old
+        for sid, max_ts in zip(
+            prep.max_ts.column("series_id").to_pylist(), prep.max_ts.column("max_ts").to_pylist(), strict=True
+        ):
+            if (prev := marks.get(sid)) is None or max_ts > prev:
+                txn.hwm[sid] = max_ts
+        con.register("gp_max", prep.max_ts)
+        try:
             con.execute(
                 """UPDATE series SET hwm_ts = greatest(coalesce(series.hwm_ts, m.max_ts), m.max_ts)
-                   FROM (SELECT series_id, max(ts) AS max_ts FROM gp_in GROUP BY 1) m
-                   WHERE series.series_id = m.series_id"""
+                   FROM gp_max m WHERE series.series_id = m.series_id"""
             )
         finally:
-            con.unregister("gp_batch")
-            con.unregister("gp_keys")
+            con.unregister("gp_max")
         return WriteResult(inserted=inserted, revised=revised, unchanged=unchanged, series_created=created)
 
-    def _merge_old(self, con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[int, int, int]:
+    def _merge_old(
+        self, con: duckdb.DuckDBPyConnection, old: pa.Table, now: datetime
+    ) -> tuple[int, int, int]:
         """Compare rows at or below the high-water mark with the stored ones; returns counts."""
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE gp_cmp AS
-                SELECT o.series_id, o.ts, o.vq.v AS value, o.vq.q AS quality,
-                       p.value AS old_value, p.quality AS old_quality, p.version AS old_version,
-                       p.inserted_at AS old_inserted_at,
-                       CASE WHEN p.version IS NULL THEN 'absent'
-                            WHEN o.vq.q = {int(Quality.ESTIMATED)} AND p.quality <> {int(Quality.ESTIMATED)}
-                                THEN 'same'
-                            WHEN o.vq.v IS NOT DISTINCT FROM p.value AND o.vq.q = p.quality THEN 'same'
-                            ELSE 'changed' END AS verdict
-                FROM (SELECT * FROM gp_in WHERE hwm IS NOT NULL AND ts <= hwm) o
-                LEFT JOIN points p ON p.series_id = o.series_id AND p.ts = o.ts
-                     AND p.ts BETWEEN (SELECT min(ts) FROM gp_in) AND (SELECT max(ts) FROM gp_in)"""
-        )
+        con.register("gp_old", old)
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE gp_cmp AS
+                    SELECT o.series_id, o.ts, o.value, o.quality,
+                           p.value AS old_value, p.quality AS old_quality, p.version AS old_version,
+                           p.inserted_at AS old_inserted_at,
+                           CASE WHEN p.version IS NULL THEN 'absent'
+                                WHEN o.quality = {int(Quality.ESTIMATED)} AND p.quality <> {int(Quality.ESTIMATED)}
+                                    THEN 'same'
+                                WHEN o.value IS NOT DISTINCT FROM p.value AND o.quality = p.quality THEN 'same'
+                                ELSE 'changed' END AS verdict
+                    FROM gp_old o
+                    LEFT JOIN points p ON p.series_id = o.series_id AND p.ts = o.ts
+                         AND p.ts BETWEEN (SELECT min(ts) FROM gp_old) AND (SELECT max(ts) FROM gp_old)"""
+            )
+        finally:
+            con.unregister("gp_old")
         counts = dict(con.execute("SELECT verdict, count(*) FROM gp_cmp GROUP BY 1").fetchall())
         if counts.get("absent"):
             con.execute(
