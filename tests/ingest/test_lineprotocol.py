@@ -178,8 +178,26 @@ def test_fast_path_equals_careful_path_on_random_lines() -> None:
     for _ in range(30):
         lines = [_random_line(rng).encode() for _ in range(rng.randint(1, 60))]
         nums = list(range(1, len(lines) + 1))
-        fast = lp._parse_fast(lines, nums, 1_000_000_000, NOW_NS)
+        fast = lp._parse_fast(b"\n".join(lines), len(lines), 1_000_000_000, NOW_NS)
         careful = lp._parse_careful(lines, nums, 1_000_000_000, NOW_NS)
         assert fast is not None, lines
         assert fast.table.equals(careful.table), lines
         assert fast.meta == careful.meta
+
+
+@pytest.mark.parametrize("cut", [0, 1, 7, 40, 41, 80, 200])
+def test_block_splitter_keeps_whole_lines_and_numbers_them(cut: int) -> None:
+    from gridpulse.ingest.split import LineBlockSplitter
+
+    body = b"".join(f"m,k=a x={i} {T + i}\n".encode() for i in range(5)) + b"m,k=a x=bad 1\n" + b"m,k=a x=6 7"
+    sp = LineBlockSplitter(batch_rows=3)
+    raws = [*sp.feed(body[:cut]), *sp.feed(body[cut:]), *sp.close()]
+    batches = [lp.parse_line_batch(r, precision="s") for r in raws]
+    assert sum(b.table.num_rows for b in batches) == 6
+    assert [e.line for b in batches for e in b.errors] == [6]
+
+
+def test_block_with_blank_lines_and_comments_takes_the_careful_path() -> None:
+    batch = lp.parse_block(f"# header\nm x=1 {T}\n\nm x=oops {T}".encode(), 10, precision="s")
+    assert len(points(batch)) == 1
+    assert [(e.line, e.field) for e in batch.errors] == [(13, "x")]

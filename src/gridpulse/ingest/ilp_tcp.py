@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass
 
 from gridpulse.ingest.lineprotocol import parse_line_batch
-from gridpulse.ingest.split import NdjsonSplitter, RawBatch
+from gridpulse.ingest.split import LineBlockSplitter, RawBatch
 from gridpulse.ingest.writer import Writer
 from gridpulse.model import SeriesMeta, WriteResult
 from gridpulse.store.base import WriteRequest
@@ -84,7 +84,7 @@ class LineProtocolServer:
         peer = str(out.get_extra_info("peername"))
         self.stats.connections += 1
         self.stats.open_connections += 1
-        splitter = NdjsonSplitter(self.batch_rows)
+        splitter = LineBlockSplitter(self.batch_rows)
         in_flight: asyncio.Future[WriteResult] | None = None
         logged = [0]
 

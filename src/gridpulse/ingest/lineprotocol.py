@@ -40,7 +40,7 @@ from gridpulse.ingest.shapes import SHAPES, unit_for_metric
 from gridpulse.ingest.split import RawBatch
 from gridpulse.model import KEYED_BATCH_SCHEMA, TS_TYPE, Quality, SeriesKey, SeriesMeta
 
-__all__ = ["PRECISIONS", "LineBatch", "parse_line_batch", "parse_lines", "precision_factor"]
+__all__ = ["PRECISIONS", "LineBatch", "parse_block", "parse_line_batch", "parse_lines", "precision_factor"]
 
 #: precision name -> nanoseconds per unit (Influx v1 and v2 spellings)
 PRECISIONS: dict[str, int] = {
@@ -373,18 +373,33 @@ def parse_lines(
     now = time.time_ns() if now_ns is None else now_ns
     if not lines:
         return ParsedBatch(KEYED_BATCH_SCHEMA.empty_table())
-    fast = _parse_fast(lines, line_numbers, factor, now)
+    fast = _parse_fast(b"\n".join(lines), len(lines), factor, now)
     return fast if fast is not None else _parse_careful(lines, line_numbers, factor, now)
 
 
-def _parse_fast(
-    lines: Sequence[bytes], line_numbers: Sequence[int], factor_ns: int, now_ns: int
-) -> LineBatch | None:
-    """Vectorised parse of a batch with no escapes, quotes, comments or blank lines; None otherwise."""
-    joined = b"\n".join(lines)
+def parse_block(
+    block: bytes, first_line: int, *, precision: str | None = None, now_ns: int | None = None
+) -> ParsedBatch:
+    """parse_lines over whole lines joined by newlines (no trailing one), numbered from `first_line`.
+
+    The common case never splits the block into Python objects; only a block the vectorised path
+    cannot take is split into lines for the careful one.
+    """
+    factor = precision_factor(precision)
+    now = time.time_ns() if now_ns is None else now_ns
+    n_lines = block.count(b"\n") + 1
+    fast = _parse_fast(block, n_lines, factor, now)
+    if fast is not None:
+        return fast
+    lines = block.split(b"\n")
+    return _parse_careful(lines, range(first_line, first_line + len(lines)), factor, now)
+
+
+def _parse_fast(joined: bytes, n_lines: int, factor_ns: int, now_ns: int) -> LineBatch | None:
+    """Vectorised parse of lines with no escapes, quotes, comments or blank lines; None otherwise."""
     if b"\\" in joined or b'"' in joined or b"#" in joined or b"\r" in joined:
         return None
-    arr = _lines_array(joined, len(lines))
+    arr = _lines_array(joined, n_lines)
     if arr is None:
         return None
     # each value is the line plus one trailing space (its newline): 3 parts, or 4 with a timestamp
@@ -395,7 +410,7 @@ def _parse_fast(
     keys_col = pc.list_element(parts, 0)
     fields_col = pc.list_element(parts, 1)
     has_ts = n_parts == 4
-    ts_raw = np.full(len(lines), np.iinfo(np.int64).min, dtype=np.int64)
+    ts_raw = np.full(n_lines, np.iinfo(np.int64).min, dtype=np.int64)
     if has_ts.any():
         ts_text = pc.list_element(pc.filter(parts, pa.array(has_ts)), 2)
         try:
@@ -432,7 +447,7 @@ def _parse_fast(
         return None  # let the careful path name the line
     key_of_line = dict_keys.indices.to_numpy(zero_copy_only=False)
     ts_us, ok = _to_us(ts_raw[parent], factor_ns, now_ns)
-    return _assemble(distinct, key_of_line[parent], fkeys, values, ts_us, ok, [], len(lines), 0)
+    return _assemble(distinct, key_of_line[parent], fkeys, values, ts_us, ok, [], n_lines, 0)
 
 
 def _lines_array(joined: bytes, n_lines: int) -> pa.Array | None:
@@ -487,6 +502,8 @@ def _fast_values(fvals: pa.Array) -> np.ndarray | None:
 
 def parse_line_batch(raw: RawBatch, *, precision: str | None = None) -> ParsedBatch:
     """parse_lines over a splitter's batch, with the batch's record numbering."""
+    if raw.block is not None:
+        return parse_block(raw.block, raw.first_record, precision=precision)
     batch = parse_lines(raw.records, raw.lines, precision=precision)
     first = raw.first_record - 1
     batch.errors = [RowError(e.line, e.record + first, e.field, e.reason) for e in batch.errors]

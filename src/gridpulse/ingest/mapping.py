@@ -23,15 +23,25 @@ from typing import Any
 from gridpulse.errors import ConfigError, GridpulseError
 from gridpulse.timeutil import zone
 
-__all__ = ["FORMATS", "Mapping", "parse_interval", "parse_pairs"]
+__all__ = ["FORMATS", "Mapping", "parse_interval", "parse_pairs", "read_toml"]
 
 #: File formats load_file reads; each may also be gzipped (`.gz`).
 FORMATS = ("csv", "parquet", "json", "ndjson")
 
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|sec|m|min|h|hour|d|day)s?\s*$", re.IGNORECASE)
 _ISO_INTERVAL = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
-_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600,
-                 "d": 86400, "day": 86400}
+_UNIT_SECONDS = {
+    "us": 1e-6,
+    "ms": 1e-3,
+    "s": 1,
+    "sec": 1,
+    "m": 60,
+    "min": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
 
 
 def parse_interval(text: str | int | float, *, name: str = "interval") -> timedelta:
@@ -147,12 +157,9 @@ class Mapping:
         if self.entity is not None and self.entity_column is not None:
             raise ConfigError("give either entity (one id for the file) or entity_column, not both")
         if self.value_columns and (self.wide or self.metric_column or self.value_column):
-            raise ConfigError("value_columns is the wide layout: do not combine it with wide, "
-                              "metric_column or value_column")
-
-    @property
-    def unit_for(self) -> dict[str, str]:
-        return dict(self.units)
+            raise ConfigError(
+                "value_columns is the wide layout: do not combine it with wide, metric_column or value_column"
+            )
 
     # ------------------------------------------------------------------ (de)serialising
     def to_dict(self) -> dict[str, Any]:

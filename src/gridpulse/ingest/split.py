@@ -7,21 +7,35 @@ the tail of an unfinished record is carried over.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from gridpulse.errors import IngestError, RowError
 
-__all__ = ["JsonArraySplitter", "NdjsonSplitter", "RawBatch", "split_async"]
+__all__ = ["JsonArraySplitter", "LineBlockSplitter", "NdjsonSplitter", "RawBatch", "Splitter", "split_async"]
 
 
 @dataclass
 class RawBatch:
-    """Raw JSON records (bytes) of one batch with the 1-based line and record number of each."""
+    """Raw records (bytes) of one batch with the 1-based line and record number of each.
 
-    records: list[bytes]
-    lines: list[int]
+    Line protocol comes as a `block` instead: whole lines joined by newlines, the first being line
+    `first_record`; `records` and `lines` stay empty, as nothing is split per line up front.
+    """
+
+    records: Sequence[bytes]
+    lines: Sequence[int]
     first_record: int
+    block: bytes | None = None
+
+
+class Splitter(Protocol):
+    """Cuts a streamed body into batches of raw records as the bytes arrive."""
+
+    def feed(self, chunk: bytes) -> Iterator[RawBatch]: ...
+
+    def close(self) -> Iterator[RawBatch]: ...
 
 
 class NdjsonSplitter:
@@ -87,6 +101,58 @@ class NdjsonSplitter:
         self._tail = b""
         if self._records:
             yield self._flush()
+
+
+class LineBlockSplitter:
+    """Cuts a byte stream into blocks of whole lines, at least `batch_rows` lines each (or what is
+    there when drained), without making an object per line."""
+
+    def __init__(self, batch_rows: int) -> None:
+        self.batch_rows = batch_rows
+        self._tail = b""
+        self._pending: list[bytes] = []
+        self._pending_lines = 0
+        self._line = 0
+
+    def feed(self, chunk: bytes) -> Iterator[RawBatch]:
+        data = self._tail + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._tail = data
+            return
+        self._tail = data[cut + 1 :]
+        whole = data[:cut]
+        self._pending.append(whole)
+        self._pending_lines += whole.count(b"\n") + 1
+        if self._pending_lines >= self.batch_rows:
+            yield self._flush()
+
+    def _flush(self) -> RawBatch:
+        block = self._pending[0] if len(self._pending) == 1 else b"\n".join(self._pending)
+        batch = RawBatch((), (), self._line + 1, block=block)
+        self._line += self._pending_lines
+        self._pending, self._pending_lines = [], 0
+        return batch
+
+    def has_records(self) -> bool:
+        return bool(self._pending)
+
+    def pending_bytes(self) -> int:
+        """Bytes of an unfinished last line held back, waiting for its newline."""
+        return len(self._tail.strip())
+
+    def drain(self) -> Iterator[RawBatch]:
+        """The whole lines received so far, without waiting for a full block (streams)."""
+        if self._pending:
+            yield self._flush()
+
+    def close(self) -> Iterator[RawBatch]:
+        """End of a body: a last line without its newline is still a line."""
+        if self._tail.strip():
+            self._pending.append(self._tail)
+            self._pending_lines += 1
+            self._tail = b""
+        yield from self.drain()
 
 
 # one flat JSON object: the seeds' rows never nest, and a nested value is an error anyway
@@ -174,7 +240,7 @@ class JsonArraySplitter:
 
 
 async def split_async(
-    chunks: AsyncIterator[bytes], splitter: NdjsonSplitter | JsonArraySplitter
+    chunks: AsyncIterator[bytes], splitter: Splitter
 ) -> AsyncIterator[RawBatch]:
     """Feed an async byte stream through a splitter, yielding batches as they complete."""
     async for chunk in chunks:

@@ -18,7 +18,7 @@ from gridpulse.errors import IngestError, PayloadTooLarge, RowError
 from gridpulse.ingest.buffer import RequestBuffer
 from gridpulse.ingest.parse import ParsedBatch, parse_batch
 from gridpulse.ingest.shapes import RouteShape, unit_for_metric
-from gridpulse.ingest.split import JsonArraySplitter, NdjsonSplitter, RawBatch, split_async
+from gridpulse.ingest.split import RawBatch, Splitter, split_async
 from gridpulse.ingest.writer import Writer
 from gridpulse.model import SeriesKey, SeriesMeta, WriteResult
 from gridpulse.store.base import WriteRequest
@@ -108,7 +108,7 @@ def json_parser(shape: RouteShape, tz: str | None) -> BatchParser:
 async def ingest_stream(
     chunks: AsyncIterator[bytes],
     *,
-    splitter: NdjsonSplitter | JsonArraySplitter,
+    splitter: Splitter,
     parse: BatchParser,
     meta_for: Callable[[SeriesKey], SeriesMeta],
     writer: Writer,

@@ -23,7 +23,7 @@ from gridpulse.api.responses import JSON
 from gridpulse.errors import AuthError, GridpulseError, IngestError, PayloadTooLarge, QueryError
 from gridpulse.ingest import OnError, ingest_stream
 from gridpulse.ingest.lineprotocol import parse_line_batch, precision_factor
-from gridpulse.ingest.split import NdjsonSplitter
+from gridpulse.ingest.split import LineBlockSplitter
 from gridpulse.model import SeriesMeta
 
 __all__ = ["router"]
@@ -108,7 +108,7 @@ async def _write(request: Request, precision: str | None, v2: bool) -> Response:
             chunks = _inflate(chunks, limit)
         await ingest_stream(
             chunks,
-            splitter=NdjsonSplitter(settings.ingest.batch_rows),
+            splitter=LineBlockSplitter(settings.ingest.batch_rows),
             parse=functools.partial(parse_line_batch, precision=precision),
             meta_for=lambda key: SeriesMeta(),
             writer=st.writer,
