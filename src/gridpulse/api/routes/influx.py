@@ -24,6 +24,7 @@ from gridpulse.errors import AuthError, GridpulseError, IngestError, PayloadTooL
 from gridpulse.ingest import OnError, ingest_stream
 from gridpulse.ingest.lineprotocol import parse_line_batch, precision_factor
 from gridpulse.ingest.split import LineBlockSplitter
+from gridpulse.ingest.stream import store_batch_rows
 from gridpulse.model import SeriesMeta
 
 __all__ = ["router"]
@@ -117,6 +118,7 @@ async def _write(request: Request, precision: str | None, v2: bool) -> Response:
             max_body_bytes=limit,
             max_listed_rejects=settings.ingest.max_listed_rejects,
             on_error=OnError.REJECT,
+            store_batch_rows=store_batch_rows(settings),
         )
     except GridpulseError as exc:
         return _influx_error(exc, v2)

@@ -12,7 +12,7 @@ from gridpulse.api.responses import JSON
 from gridpulse.errors import PayloadTooLarge
 from gridpulse.ingest import SHAPES, BodyFormat, OnError, ingest_stream
 from gridpulse.ingest.split import JsonArraySplitter, NdjsonSplitter
-from gridpulse.ingest.stream import json_parser, meta_for_shape
+from gridpulse.ingest.stream import json_parser, meta_for_shape, store_batch_rows
 from gridpulse.timeutil import zone
 
 __all__ = ["router"]
@@ -45,6 +45,7 @@ async def _ingest(request: Request, route: str, fmt: BodyFormat, on_error: OnErr
         max_body_bytes=limit,
         max_listed_rejects=settings.ingest.max_listed_rejects,
         on_error=on_error,
+        store_batch_rows=store_batch_rows(settings),
     )
     return JSON(report.as_dict())
 
