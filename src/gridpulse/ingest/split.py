@@ -239,9 +239,7 @@ class JsonArraySplitter:
             yield self._flush()
 
 
-async def split_async(
-    chunks: AsyncIterator[bytes], splitter: Splitter
-) -> AsyncIterator[RawBatch]:
+async def split_async(chunks: AsyncIterator[bytes], splitter: Splitter) -> AsyncIterator[RawBatch]:
     """Feed an async byte stream through a splitter, yielding batches as they complete."""
     async for chunk in chunks:
         for batch in splitter.feed(chunk):
