@@ -8,11 +8,12 @@ from fastapi import Request
 
 from gridpulse.api.auth import TokenCheck
 from gridpulse.config import Settings
+from gridpulse.errors import PayloadTooLarge
 from gridpulse.ingest.ilp_tcp import LineProtocolServer
 from gridpulse.ingest.writer import Writer
 from gridpulse.store.base import Store
 
-__all__ = ["AppState", "state"]
+__all__ = ["AppState", "body_limit", "state"]
 
 
 @dataclass
@@ -23,6 +24,16 @@ class AppState:
     auth: TokenCheck
     demo_status: str = "not requested"
     ilp: LineProtocolServer | None = None
+
+
+def body_limit(request: Request, settings: Settings) -> int:
+    """The body limit in bytes; raises PayloadTooLarge at once when Content-Length already exceeds it
+    (a chunked body is counted while it streams)."""
+    limit = settings.server.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    return limit
 
 
 def state(request: Request) -> AppState:

@@ -38,6 +38,13 @@ class RouteShape:
     interval: timedelta | None = None
     required_values: bool = True
 
+    @property
+    def fields(self) -> list[str]:
+        """Every field a row of this shape may carry, timestamp and entity first."""
+        if self.metric_field and self.value_field:
+            return [self.ts_field, self.entity_field, self.metric_field, self.value_field]
+        return [self.ts_field, self.entity_field, *self.value_fields]
+
 
 SHAPES: dict[str, RouteShape] = {
     "meter_usage": RouteShape(

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from gridpulse.api.deps import state
+from gridpulse.api.deps import body_limit, state
 from gridpulse.api.errors import status_for
 from gridpulse.api.responses import JSON
 from gridpulse.errors import AuthError, GridpulseError, IngestError, PayloadTooLarge, QueryError
@@ -100,10 +100,7 @@ async def _write(request: Request, precision: str | None, v2: bool) -> Response:
         except ValueError as exc:
             raise QueryError(str(exc)) from None
         settings = st.settings
-        limit = settings.server.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(limit)
+        limit = body_limit(request, settings)
         chunks: AsyncIterator[bytes] = request.stream()
         if request.headers.get("content-encoding", "").lower() == "gzip":
             chunks = _inflate(chunks, limit)

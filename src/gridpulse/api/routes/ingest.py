@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 
-from gridpulse.api.deps import AppState, state
+from gridpulse.api.deps import AppState, body_limit, state
 from gridpulse.api.responses import JSON
-from gridpulse.errors import PayloadTooLarge
 from gridpulse.ingest import SHAPES, BodyFormat, OnError, ingest_stream
 from gridpulse.ingest.split import JsonArraySplitter, NdjsonSplitter
 from gridpulse.ingest.stream import json_parser, meta_for_shape, store_batch_rows
@@ -24,10 +23,7 @@ async def _ingest(request: Request, route: str, fmt: BodyFormat, on_error: OnErr
     st: AppState = state(request)
     st.auth.check(request, "write:" + route)
     settings = st.settings
-    limit = settings.server.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(limit)
+    limit = body_limit(request, settings)
     route_tz = tz or settings.ingest.timezones.get(route)
     if route_tz:
         zone(route_tz)
@@ -63,18 +59,7 @@ def _add(route: str, summary: str) -> None:
     async def as_ndjson(request: Request, on_error: OnError = _ON_ERROR, tz: str | None = _TZ) -> JSON:
         return await _ingest(request, route, BodyFormat.NDJSON, on_error, tz)
 
-    fields = ", ".join(
-        f'"{f}"'
-        for f in [
-            SHAPES[route].ts_field,
-            SHAPES[route].entity_field,
-            *(
-                [SHAPES[route].metric_field or "", SHAPES[route].value_field or ""]
-                if SHAPES[route].metric_field
-                else SHAPES[route].value_fields
-            ),
-        ]
-    )
+    fields = ", ".join(f'"{f}"' for f in SHAPES[route].fields)
     router.add_api_route(
         f"/ingest/{route}",
         as_array,
