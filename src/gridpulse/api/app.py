@@ -14,7 +14,7 @@ from gridpulse import __version__
 from gridpulse.api.auth import TokenCheck
 from gridpulse.api.deps import AppState
 from gridpulse.api.errors import install_error_handlers
-from gridpulse.api.routes import health, influx, ingest, readings, series
+from gridpulse.api.routes import files, health, influx, ingest, readings, series
 from gridpulse.config import Settings
 from gridpulse.demo_load import load_demo_once
 from gridpulse.ingest.ilp_tcp import LineProtocolServer
@@ -81,6 +81,6 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, ingest, influx, readings, series):
+    for module in (health, ingest, influx, readings, series, files):
         app.include_router(module.router)
     return app

@@ -254,8 +254,9 @@ def to_ids(col: pa.Array | pa.ChunkedArray, *, what: str = "id") -> tuple[pa.Arr
 
 def to_quality(col: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, Bad]:
     """Quality flags (0 actual, 1 estimated, 2 edited, as numbers or text) -> int8; others reject the row."""
-    values, bad = to_values(col)
+    arr = _as_array(col)
+    values, bad = to_values(arr)
     ok = pc.fill_null(pc.is_in(values, value_set=pa.array([0.0, 1.0, 2.0])), False)
     for i in pc.indices_nonzero(pc.invert(ok)).to_pylist():
-        bad.setdefault(i, f"quality must be 0 (actual), 1 (estimated) or 2 (edited), got {_text(col, i)!r}")
+        bad.setdefault(i, f"quality must be 0 (actual), 1 (estimated) or 2 (edited), got {_text(arr, i)!r}")
     return pc.if_else(ok, values, pa.scalar(None, pa.float64())).cast(pa.int8()), bad
