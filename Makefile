@@ -28,10 +28,24 @@ lint: install
 test: lint
 	$(BIN)/pytest -q
 
-## bench: the benchmarks in benchmarks/, results written to benchmarks/results/
-bench: install
+BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+$(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
-	$(BIN)/python benchmarks/run.py
+	rm -f $(VENV)/.bench-*
+	touch $(BENCH_STAMP)
+
+## bench: ingest benchmarks against InfluxDB, VictoriaMetrics, PostgreSQL, SQLite and DuckDB;
+##        results written to benchmarks/results/. Options: make bench BENCH_ARGS='--meters 100 --days 7'
+##        (python benchmarks/run.py --help). The peers' servers come from Debian (apt, as root), once;
+##        without apt those peers are reported as skipped.
+bench: $(BENCH_STAMP)
+	@if command -v influxd >/dev/null && command -v victoria-metrics >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb victoria-metrics >/dev/null; then \
+	    echo "bench: installed influxdb and victoria-metrics"; \
+	else echo "bench: could not install influxdb and victoria-metrics with apt: those peers will be skipped"; fi
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,24 +1,50 @@
-"""Run every benchmark and write benchmarks/results/. Usage: python benchmarks/run.py [--rows N]."""
+"""Run every benchmark and write benchmarks/results/.
+
+Usage: python benchmarks/run.py [--only peers|http] [--meters 1000 --days 30] [--rows 1000000]
+- peers (ingest_peers.py): one smart-meter data set into gridpulse (line protocol TCP and HTTP,
+  NDJSON, bulk) and into InfluxDB, VictoriaMetrics, PostgreSQL, SQLite and DuckDB;
+- http (ingest_http.py): one NDJSON body, first load and resend, gridpulse vs PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import ingest_http
+import ingest_peers
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--rows", type=int, default=1_000_000, help="rows per ingest body")
-    ap.add_argument("--repeats", type=int, default=3, help="runs per engine; the median is reported")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--only", choices=["all", "peers", "http"], default="all", help="which benchmark (default all)"
+    )
+    ap.add_argument("--rows", type=int, default=1_000_000, help="ingest_http: rows per NDJSON body")
+    ap.add_argument("--repeats", type=int, default=3, help="ingest_http: runs per engine, median reported")
+    ingest_peers.add_arguments(ap)
     args = ap.parse_args()
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    ingest_http.run(rows=args.rows, repeats=args.repeats, out_dir=out)
+    t0 = time.perf_counter()
+    if args.only in ("all", "peers"):
+        ingest_peers.run(
+            meters=args.meters,
+            days=args.days,
+            writers=args.writers,
+            batch_rows=args.batch_rows,
+            repeats=args.peer_repeats,
+            out_dir=out,
+            only=args.engine,
+            keep=args.keep,
+        )
+    if args.only in ("all", "http"):
+        ingest_http.run(rows=args.rows, repeats=args.repeats, out_dir=out)
+    print(f"benchmarks done in {time.perf_counter() - t0:.0f} s; results in {out}")
 
 
 if __name__ == "__main__":
