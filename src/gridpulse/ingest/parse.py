@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from gridpulse.ingest.shapes import RouteShape
 from gridpulse.ingest.split import RawBatch
 from gridpulse.model import KEYED_BATCH_SCHEMA, TS_TYPE, Quality, SeriesKey, SeriesMeta
 
-__all__ = ["NULL_TOKENS", "ParsedBatch", "parse_batch", "parse_timestamps"]
+__all__ = ["NULL_TOKENS", "ParsedBatch", "load_records", "parse_batch", "parse_timestamps"]
 
 #: String values stored as NULL.
 NULL_TOKENS = frozenset({"", "nan", "na", "nat", "null", "none", "n/a", "#n/a"})
@@ -49,14 +50,14 @@ class ParsedBatch:
     ignored_fields: int = 0
 
 
-def _loads_all(raw: RawBatch) -> list[Any]:
-    """Parse every record; a record that is not JSON becomes an exception object in its place."""
+def load_records(records: Sequence[bytes]) -> list[Any]:
+    """Parse every JSON record; a record that is not JSON becomes a ValueError in its place."""
     try:
-        return list(orjson.loads(b"[" + b",".join(raw.records) + b"]"))
+        return list(orjson.loads(b"[" + b",".join(records) + b"]"))
     except orjson.JSONDecodeError:
         pass
     out: list[Any] = []
-    for rec in raw.records:
+    for rec in records:
         try:
             out.append(orjson.loads(rec))
         except orjson.JSONDecodeError as exc:
@@ -297,7 +298,7 @@ def parse_batch(raw: RawBatch, shape: RouteShape, *, tz: str | None) -> ParsedBa
 
 def _parse_careful(raw: RawBatch, shape: RouteShape, *, tz: str | None) -> ParsedBatch:
     """Row by row where needed: lenient values, exact reasons for every bad field."""
-    docs = _loads_all(raw)
+    docs = load_records(raw.records)
     n = len(docs)
     bad: dict[int, tuple[str | None, str]] = {}
     rows: list[dict[str, Any]] = []

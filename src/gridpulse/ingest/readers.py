@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
-import json
 import os
 import shutil
 import tempfile
@@ -33,6 +32,7 @@ import pyarrow.parquet as pq
 
 from gridpulse.errors import ConfigError, IngestError, RowError
 from gridpulse.ingest.csvlines import CsvLines, ScanningReader
+from gridpulse.ingest.parse import load_records
 from gridpulse.ingest.split import JsonArraySplitter, NdjsonSplitter
 from gridpulse.model import SeriesKey, SeriesMeta
 
@@ -379,20 +379,7 @@ class FileSource:
 
 def _json_chunk(records: Sequence[bytes], lines: Sequence[int], position: int) -> RawChunk:
     """Parse one batch of JSON records into columns (the union of their keys, first seen first)."""
-    docs: list[Any]
-    try:
-        docs = list(orjson.loads(b"[" + b",".join(records) + b"]"))
-    except orjson.JSONDecodeError:
-        docs = []
-        for rec in records:
-            try:
-                docs.append(orjson.loads(rec))
-            except orjson.JSONDecodeError as exc:
-                try:
-                    # producers using Python's json write bare NaN, which is not JSON but common
-                    docs.append(json.loads(rec))
-                except ValueError:
-                    docs.append(ValueError(f"not valid JSON: {exc}"))
+    docs = load_records(records)
     unreadable: list[tuple[int, str, str]] = []
     keep_docs: list[dict[str, Any]] = []
     keep_lines: list[int] = []
