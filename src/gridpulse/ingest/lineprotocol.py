@@ -412,9 +412,12 @@ def _parse_fast(joined: bytes, n_lines: int, factor_ns: int, now_ns: int) -> Lin
     has_ts = n_parts == 4
     ts_raw = np.full(n_lines, np.iinfo(np.int64).min, dtype=np.int64)
     if has_ts.any():
-        ts_text = pc.list_element(pc.filter(parts, pa.array(has_ts)), 2)
+        # element 2 is the timestamp, or the empty string after the last space when there is none
+        ts_text = pc.list_element(parts, 2)
+        if not has_ts.all():
+            ts_text = pc.if_else(pa.array(has_ts), ts_text, pa.scalar(None, pa.string()))
         try:
-            ts_raw[has_ts] = ts_text.cast(pa.int64()).to_numpy()
+            ts_raw[has_ts] = ts_text.cast(pa.int64()).to_numpy(zero_copy_only=False)[has_ts]
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
         if factor_ns > 1 and np.any(np.abs(ts_raw[has_ts].astype(np.float64)) * factor_ns >= 2**63):
@@ -466,10 +469,11 @@ def _lines_array(joined: bytes, n_lines: int) -> pa.Array | None:
     if np.any(np.diff(offsets) < 2):
         return None  # an empty line
     arr = pa.StringArray.from_buffers(n_lines, pa.py_buffer(offsets), pa.py_buffer(data))
-    try:
-        arr.validate(full=True)
-    except pa.ArrowInvalid:
-        return None
+    if np.frombuffer(data, dtype=np.uint8).max() >= 0x80:  # plain ASCII needs no UTF-8 check
+        try:
+            arr.validate(full=True)
+        except pa.ArrowInvalid:
+            return None
     return arr
 
 
@@ -482,12 +486,8 @@ def _fast_values(fvals: pa.Array) -> np.ndarray | None:
     plain = pc.invert(pc.or_(is_int, is_uint))
     try:
         if pc.any(plain).as_py():
-            txt = pc.filter(fvals, plain)
-            if (
-                pc.any(pc.match_substring_regex(txt, r"^[tTfF]")).as_py()
-                or pc.any(pc.match_substring_regex(txt, r"(?i)^[+-]?(inf|nan)")).as_py()
-            ):
-                return None  # booleans and non-finite spellings: careful path
+            # booleans fail this cast and inf/nan are caught below: both go to the careful path
+            txt = fvals if pc.all(plain).as_py() else pc.filter(fvals, plain)
             out[plain.to_numpy(zero_copy_only=False)] = txt.cast(pa.float64()).to_numpy()
         for mask, typ in ((is_int, pa.int64()), (is_uint, pa.uint64())):
             if pc.any(mask).as_py():
