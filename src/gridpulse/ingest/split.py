@@ -38,7 +38,39 @@ class Splitter(Protocol):
     def close(self) -> Iterator[RawBatch]: ...
 
 
-class NdjsonSplitter:
+class _LineStream:
+    """What both line splitters share: the unfinished last line is held back until its newline."""
+
+    _tail: bytes
+
+    def _whole_lines(self, chunk: bytes) -> bytes | None:
+        """The complete lines so far (without their last newline), keeping the rest as the tail."""
+        data = self._tail + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._tail = data
+            return None
+        self._tail = data[cut + 1 :]
+        return data[:cut]
+
+    def has_records(self) -> bool:
+        """Whether complete records wait for a full batch."""
+        raise NotImplementedError
+
+    def _flush(self) -> RawBatch:
+        raise NotImplementedError
+
+    def pending_bytes(self) -> int:
+        """Bytes of an unfinished last line held back, waiting for its newline."""
+        return len(self._tail.strip())
+
+    def drain(self) -> Iterator[RawBatch]:
+        """The complete records received so far, without waiting for a full batch (streams)."""
+        if self.has_records():
+            yield self._flush()
+
+
+class NdjsonSplitter(_LineStream):
     """Splits NDJSON into records; blank lines are skipped but counted."""
 
     def __init__(self, batch_rows: int) -> None:
@@ -50,13 +82,9 @@ class NdjsonSplitter:
         self._lines: list[int] = []
 
     def feed(self, chunk: bytes) -> Iterator[RawBatch]:
-        data = self._tail + chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            self._tail = data
-            return
-        self._tail = data[cut + 1 :]
-        yield from self._take(data[:cut].split(b"\n"))
+        whole = self._whole_lines(chunk)
+        if whole is not None:
+            yield from self._take(whole.split(b"\n"))
 
     def _take(self, lines: list[bytes]) -> Iterator[RawBatch]:
         pos = 0
@@ -83,17 +111,7 @@ class NdjsonSplitter:
         return batch
 
     def has_records(self) -> bool:
-        """Whether complete records wait for a full batch."""
         return bool(self._records)
-
-    def pending_bytes(self) -> int:
-        """Bytes of an unfinished last line held back, waiting for its newline."""
-        return len(self._tail.strip())
-
-    def drain(self) -> Iterator[RawBatch]:
-        """The complete records received so far, without waiting for a full batch (streams)."""
-        if self._records:
-            yield self._flush()
 
     def close(self) -> Iterator[RawBatch]:
         if self._tail.strip():
@@ -103,7 +121,7 @@ class NdjsonSplitter:
             yield self._flush()
 
 
-class LineBlockSplitter:
+class LineBlockSplitter(_LineStream):
     """Cuts a byte stream into blocks of whole lines, at least `batch_rows` lines each (or what is
     there when drained), without making an object per line."""
 
@@ -115,13 +133,9 @@ class LineBlockSplitter:
         self._line = 0
 
     def feed(self, chunk: bytes) -> Iterator[RawBatch]:
-        data = self._tail + chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            self._tail = data
+        whole = self._whole_lines(chunk)
+        if whole is None:
             return
-        self._tail = data[cut + 1 :]
-        whole = data[:cut]
         self._pending.append(whole)
         self._pending_lines += whole.count(b"\n") + 1
         if self._pending_lines >= self.batch_rows:
@@ -136,15 +150,6 @@ class LineBlockSplitter:
 
     def has_records(self) -> bool:
         return bool(self._pending)
-
-    def pending_bytes(self) -> int:
-        """Bytes of an unfinished last line held back, waiting for its newline."""
-        return len(self._tail.strip())
-
-    def drain(self) -> Iterator[RawBatch]:
-        """The whole lines received so far, without waiting for a full block (streams)."""
-        if self._pending:
-            yield self._flush()
 
     def close(self) -> Iterator[RawBatch]:
         """End of a body: a last line without its newline is still a line."""
