@@ -10,10 +10,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import NamedTuple
 
 import pyarrow as pa
 
 __all__ = [
+    "ENCODED_KEYED_BATCH_SCHEMA",
     "KEYED_BATCH_SCHEMA",
     "POINTS_SCHEMA",
     "TS_TYPE",
@@ -36,11 +38,12 @@ class Quality(enum.IntEnum):
     EDITED = 2
 
 
-@dataclass(frozen=True, order=True)
-class SeriesKey:
+class SeriesKey(NamedTuple):
     """The canonical identity of a series: (entity kind, entity id, metric).
 
     Example: SeriesKey("meter", "m-1", "kwh"), SeriesKey("device", "<uuid>", "StateOfChargePercentage").
+    A named tuple, not a dataclass: the write path looks keys up in dicts for every batch, and
+    tuple hashing and equality run in C (about 10x faster than a frozen dataclass's).
     """
 
     entity_kind: str
@@ -119,6 +122,21 @@ KEYED_BATCH_SCHEMA = pa.schema(
         ("entity_kind", pa.string()),
         ("entity_id", pa.string()),
         ("metric", pa.string()),
+        ("ts", TS_TYPE),
+        ("value", pa.float64()),
+        ("quality", pa.int8()),
+    ]
+)
+
+_KEY_DICT = pa.dictionary(pa.int32(), pa.string())
+
+#: KEYED_BATCH_SCHEMA with the three key columns dictionary-encoded, as the line-protocol parser
+#: makes them (it knows each row's key already); the store takes batches of either schema.
+ENCODED_KEYED_BATCH_SCHEMA = pa.schema(
+    [
+        ("entity_kind", _KEY_DICT),
+        ("entity_id", _KEY_DICT),
+        ("metric", _KEY_DICT),
         ("ts", TS_TYPE),
         ("value", pa.float64()),
         ("quality", pa.int8()),

@@ -33,8 +33,13 @@ class RequestBuffer:
         self.rows = 0
 
     def add(self, table: pa.Table) -> None:
+        """Keep a KEYED_BATCH_SCHEMA or ENCODED_KEYED_BATCH_SCHEMA batch (spilled decoded)."""
         if not table.num_rows:
             return
+        if self._tables and table.schema != self._tables[0].schema:
+            table = table.cast(self._tables[0].schema)  # one request, one schema: they concatenate
+        if self._sink is not None:
+            table = table.cast(KEYED_BATCH_SCHEMA)  # a file holds one dictionary per column
         self.rows += table.num_rows
         if self._sink is not None:
             self._sink.write_table(table)
@@ -51,7 +56,7 @@ class RequestBuffer:
         self._path = Path(name)
         self._sink = pa.ipc.new_file(str(self._path), KEYED_BATCH_SCHEMA)
         for t in self._tables:
-            self._sink.write_table(t)
+            self._sink.write_table(t.cast(KEYED_BATCH_SCHEMA))
         self._tables, self._mem_bytes = [], 0
 
     @property

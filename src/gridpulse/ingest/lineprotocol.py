@@ -33,12 +33,13 @@ from datetime import timedelta
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from gridpulse.errors import RowError
 from gridpulse.ingest.parse import ParsedBatch
 from gridpulse.ingest.shapes import SHAPES, unit_for_metric
 from gridpulse.ingest.split import RawBatch
-from gridpulse.model import KEYED_BATCH_SCHEMA, TS_TYPE, Quality, SeriesKey, SeriesMeta
+from gridpulse.model import ENCODED_KEYED_BATCH_SCHEMA, TS_TYPE, Quality, SeriesKey, SeriesMeta
 
 __all__ = ["PRECISIONS", "LineBatch", "parse_block", "parse_line_batch", "parse_lines", "precision_factor"]
 
@@ -61,6 +62,7 @@ _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _INT = re.compile(r"[+-]?\d+i")
 _UINT = re.compile(r"\d+u")
 _TS = re.compile(r"-?\d+")
+_NO_TS = np.iinfo(np.int64).min  # a line without a timestamp: server time
 _MEASUREMENT = re.compile(r"(?:[^,\s\\]|\\.)+")
 _KEY = re.compile(r"(?:[^,=\s\\]|\\.)+")
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
@@ -249,11 +251,11 @@ def _to_us(ts: np.ndarray, factor_ns: int, now_ns: int) -> tuple[np.ndarray, np.
         ns = ts.astype(np.float64) * factor_ns
     ok = np.abs(ns) < 9.2e18
     out = np.where(
-        ts == np.iinfo(np.int64).min,
+        ts == _NO_TS,
         now_ns // 1000,
         (ts * factor_ns) // 1000 if factor_ns < 1000 else ts * (factor_ns // 1000),
     )
-    return out, ok | (ts == np.iinfo(np.int64).min)
+    return out, ok | (ts == _NO_TS)
 
 
 def _assemble(
@@ -269,36 +271,48 @@ def _assemble(
 ) -> LineBatch:
     """Points (one per numeric field) -> keyed batch, resolving each distinct series key once."""
     entities = [_entity_or_none(k) for k in keys]
-    idx = pa.array(key_idx, pa.int64())
+    key_idx = key_idx.astype(np.int32, copy=False)
     # narrow layouts (telemetry,device_id=..,metric_name=X value=1): the tag names the metric
-    for j, e in enumerate(entities):
-        if e is not None and e.metric_tag is not None:
-            name = dict(_split_key(keys[j])[1]).get(e.metric_tag)
+    tagged = [(j, e) for j, e in enumerate(entities) if e is not None and e.metric_tag is not None]
+    if tagged:
+        metrics = metrics.cast(pa.string())
+        idx = pa.array(key_idx)
+        for j, e in tagged:
+            name = dict(_split_key(keys[j])[1]).get(e.metric_tag or "")
             if name:
                 sel = pc.and_(pc.equal(idx, j), pc.equal(metrics, e.value_field))
                 metrics = pc.if_else(sel, pa.scalar(name), metrics)
-    kinds = pa.array([e.kind if e else "" for e in entities], pa.string())
-    ids = pa.array([e.entity_id if e else "" for e in entities], pa.string())
+    metric_dict = metrics if pa.types.is_dictionary(metrics.type) else pc.dictionary_encode(metrics)
     table = pa.Table.from_arrays(
         [
-            kinds.take(idx),
-            ids.take(idx),
-            metrics.cast(pa.string()),
+            _per_key_column([e.kind if e else "" for e in entities], key_idx),
+            _per_key_column([e.entity_id if e else "" for e in entities], key_idx),
+            metric_dict,
             pa.array(ts_us, pa.int64()).cast(pa.timestamp("us")).cast(TS_TYPE),
             pa.array(values, pa.float64()),
             pa.array(np.full(len(values), int(Quality.ACTUAL), dtype=np.int8)),
         ],
-        schema=KEYED_BATCH_SCHEMA,
+        schema=ENCODED_KEYED_BATCH_SCHEMA,
     )
     if not rows_ok.all():
         table = table.filter(pa.array(rows_ok))
     meta: dict[SeriesKey, SeriesMeta] = {}
-    pairs = pa.table({"k": idx, "m": metrics}).group_by(["k", "m"]).aggregate([])
-    for j, metric in zip(pairs.column("k").to_pylist(), pairs.column("m").to_pylist(), strict=True):
+    names = metric_dict.dictionary.to_pylist()
+    pair = np.unique(
+        key_idx.astype(np.int64) * len(names) + metric_dict.indices.to_numpy(zero_copy_only=False)
+    )
+    for j, m in zip((pair // len(names)).tolist(), (pair % len(names)).tolist(), strict=True):
         e = entities[j]
         if e is not None:
-            meta[SeriesKey(e.kind, e.entity_id, metric)] = _meta(e, metric)
+            meta[SeriesKey(e.kind, e.entity_id, names[m])] = _meta(e, names[m])
     return ParsedBatch(table=table, errors=errors, nulls=0, rows=lines, meta=meta, ignored_fields=ignored)
+
+
+def _per_key_column(per_key: list[str], key_idx: np.ndarray) -> pa.DictionaryArray:
+    """A row column from one value per series key, dictionary-encoded without repeated values."""
+    codes: dict[str, int] = {}
+    of_key = np.array([codes.setdefault(v, len(codes)) for v in per_key], dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(of_key[key_idx]), pa.array(list(codes), pa.string()))
 
 
 def _parse_careful(
@@ -312,7 +326,7 @@ def _parse_careful(
     point_line: list[int] = []
     errors: list[RowError] = []
     ignored = 0
-    sentinel = int(np.iinfo(np.int64).min)
+    sentinel = int(_NO_TS)
     for n, (raw, line_no) in enumerate(zip(lines, line_numbers, strict=True)):
         text = raw.decode("utf-8", "replace").rstrip("\r")
         if not text.strip() or text.lstrip().startswith("#"):
@@ -372,7 +386,7 @@ def parse_lines(
     factor = precision_factor(precision)
     now = time.time_ns() if now_ns is None else now_ns
     if not lines:
-        return ParsedBatch(KEYED_BATCH_SCHEMA.empty_table())
+        return ParsedBatch(ENCODED_KEYED_BATCH_SCHEMA.empty_table())
     fast = _parse_fast(b"\n".join(lines), len(lines), factor, now)
     return fast if fast is not None else _parse_careful(lines, line_numbers, factor, now)
 
@@ -387,7 +401,7 @@ def parse_block(
     """
     factor = precision_factor(precision)
     now = time.time_ns() if now_ns is None else now_ns
-    n_lines = block.count(b"\n") + 1
+    n_lines = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10)) + 1
     fast = _parse_fast(block, n_lines, factor, now)
     if fast is not None:
         return fast
@@ -399,6 +413,97 @@ def _parse_fast(joined: bytes, n_lines: int, factor_ns: int, now_ns: int) -> Lin
     """Vectorised parse of lines with no escapes, quotes, comments or blank lines; None otherwise."""
     if b"\\" in joined or b'"' in joined or b"#" in joined or b"\r" in joined:
         return None
+    split = _split_csv(joined, n_lines) or _split_lines(joined, n_lines)
+    if split is None:
+        return None
+    keys_col, fields_col, ts_raw = split
+    if factor_ns > 1:
+        stamped = ts_raw != _NO_TS
+        if np.any(np.abs(ts_raw[stamped].astype(np.float64)) * factor_ns >= 2**63):
+            return None
+    # fields: "k=v,k2=v2" -> one row per field with its line index
+    if pc.any(pc.match_substring(fields_col, ",")).as_py():
+        flist = pc.split_pattern(fields_col, ",")
+        flat = pc.list_flatten(flist)
+        parent: np.ndarray | None = pc.list_parent_indices(flist).to_numpy()
+    else:  # one field per line, the usual case: no list to flatten
+        flat, parent = fields_col, None
+    named = _one_field_name(flat)
+    if named is not None:
+        fkeys, fvals = named
+    else:
+        kv = pc.split_pattern(flat, "=")
+        if not np.all(pc.list_value_length(kv).to_numpy() == 2):
+            return None
+        fkeys = pc.list_element(kv, 0)
+        fvals = pc.list_element(kv, 1)
+        if pc.any(pc.equal(pc.utf8_length(fkeys), 0)).as_py():
+            return None
+    if pc.any(pc.equal(pc.utf8_length(fvals), 0)).as_py():
+        return None
+    values = _fast_values(fvals)
+    if values is None:
+        return None
+    # series keys: resolve each distinct one once
+    dict_keys = keys_col if pa.types.is_dictionary(keys_col.type) else pc.dictionary_encode(keys_col)
+    distinct = dict_keys.dictionary.to_pylist()
+    if any(_entity_or_none(k) is None for k in distinct):
+        return None  # let the careful path name the line
+    key_of_line = dict_keys.indices.to_numpy(zero_copy_only=False)
+    if parent is not None:
+        key_of_line, ts_raw = key_of_line[parent], ts_raw[parent]
+    ts_us, ok = _to_us(ts_raw, factor_ns, now_ns)
+    return _assemble(distinct, key_of_line, fkeys, values, ts_us, ok, [], n_lines, 0)
+
+
+def _one_field_name(flat: pa.Array) -> tuple[pa.Array, pa.Array] | None:
+    """Fields that all have the first one's name (`kwh=...` on every line): names and value texts
+    without building a list per field; None when the names differ."""
+    if not len(flat):
+        return None
+    first = flat[0].as_py()
+    name, eq, _ = first.partition("=")
+    if not name or not eq or not pc.all(pc.starts_with(flat, name + "=")).as_py():
+        return None
+    names = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(flat), np.int32)), pa.array([name]))
+    return names, pc.utf8_slice_codeunits(flat, len(name) + 1)
+
+
+_CSV_PARSE = pa_csv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False)
+_CSV_READ = pa_csv.ReadOptions(column_names=["key", "fields", "ts"])
+_CSV_CONVERT = pa_csv.ConvertOptions(
+    column_types={"key": pa.dictionary(pa.int32(), pa.string()), "fields": pa.string(), "ts": pa.int64()},
+    strings_can_be_null=False,
+)
+
+
+def _split_csv(joined: bytes, n_lines: int) -> tuple[pa.Array, pa.Array, np.ndarray] | None:
+    """Lines of exactly `key fields timestamp` -> the three columns, split by Arrow's CSV reader.
+
+    The reader cuts the block on all cores and hands back the series keys dictionary-encoded.
+    None when any line has no timestamp, a blank line, extra spaces or a non-integer timestamp.
+    """
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(joined),
+            read_options=_CSV_READ,
+            parse_options=_CSV_PARSE,
+            convert_options=_CSV_CONVERT,
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    ts = table.column("ts")
+    if table.num_rows != n_lines or ts.null_count:
+        return None
+    return (
+        table.column("key").combine_chunks(),
+        table.column("fields").combine_chunks(),
+        ts.to_numpy(),
+    )
+
+
+def _split_lines(joined: bytes, n_lines: int) -> tuple[pa.Array, pa.Array, np.ndarray] | None:
+    """Lines of `key fields [timestamp]` -> the three columns (no timestamp: _NO_TS), or None."""
     arr = _lines_array(joined, n_lines)
     if arr is None:
         return None
@@ -407,10 +512,8 @@ def _parse_fast(joined: bytes, n_lines: int, factor_ns: int, now_ns: int) -> Lin
     n_parts = pc.list_value_length(parts).to_numpy()
     if not np.all((n_parts == 3) | (n_parts == 4)):
         return None
-    keys_col = pc.list_element(parts, 0)
-    fields_col = pc.list_element(parts, 1)
     has_ts = n_parts == 4
-    ts_raw = np.full(n_lines, np.iinfo(np.int64).min, dtype=np.int64)
+    ts_raw = np.full(n_lines, _NO_TS, dtype=np.int64)
     if has_ts.any():
         # element 2 is the timestamp, or the empty string after the last space when there is none
         ts_text = pc.list_element(parts, 2)
@@ -420,37 +523,7 @@ def _parse_fast(joined: bytes, n_lines: int, factor_ns: int, now_ns: int) -> Lin
             ts_raw[has_ts] = ts_text.cast(pa.int64()).to_numpy(zero_copy_only=False)[has_ts]
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
-        if factor_ns > 1 and np.any(np.abs(ts_raw[has_ts].astype(np.float64)) * factor_ns >= 2**63):
-            return None
-    # fields: "k=v,k2=v2" -> one row per field with its line index
-    flist = pc.split_pattern(fields_col, ",")
-    flat = pc.list_flatten(flist)
-    parent = pc.list_parent_indices(flist).to_numpy()
-    kv = pc.split_pattern(flat, "=")
-    if not np.all(pc.list_value_length(kv).to_numpy() == 2):
-        return None
-    fkeys = pc.list_element(kv, 0)
-    fvals = pc.list_element(kv, 1)
-    if (
-        pc.any(pc.equal(pc.utf8_length(fkeys), 0)).as_py()
-        or pc.any(pc.equal(pc.utf8_length(fvals), 0)).as_py()
-    ):
-        return None
-    values = _fast_values(fvals)
-    if values is None:
-        return None
-    # series keys: resolve each distinct one once
-    dict_keys = (
-        pc.dictionary_encode(keys_col).combine_chunks()
-        if isinstance(keys_col, pa.ChunkedArray)
-        else pc.dictionary_encode(keys_col)
-    )
-    distinct = dict_keys.dictionary.to_pylist()
-    if any(_entity_or_none(k) is None for k in distinct):
-        return None  # let the careful path name the line
-    key_of_line = dict_keys.indices.to_numpy(zero_copy_only=False)
-    ts_us, ok = _to_us(ts_raw[parent], factor_ns, now_ns)
-    return _assemble(distinct, key_of_line[parent], fkeys, values, ts_us, ok, [], n_lines, 0)
+    return pc.list_element(parts, 0), pc.list_element(parts, 1), ts_raw
 
 
 def _lines_array(joined: bytes, n_lines: int) -> pa.Array | None:
@@ -479,6 +552,15 @@ def _lines_array(joined: bytes, n_lines: int) -> pa.Array | None:
 
 def _fast_values(fvals: pa.Array) -> np.ndarray | None:
     """Unquoted field values -> float64, or None when any needs the careful path."""
+    try:  # plain floats, nearly all traffic: one cast (inf and nan are caught below)
+        out = fvals.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return _typed_values(fvals)
+    return out if np.all(np.isfinite(out)) else None
+
+
+def _typed_values(fvals: pa.Array) -> np.ndarray | None:
+    """Field values with integer (`i`) and unsigned (`u`) suffixes among the floats."""
     last = pc.utf8_slice_codeunits(fvals, -1)
     is_int = pc.equal(last, "i")
     is_uint = pc.equal(last, "u")

@@ -36,7 +36,7 @@ from gridpulse.store.base import (
     WriteRequest,
 )
 from gridpulse.store.duckdb.schema import MIGRATIONS, SCHEMA_VERSION
-from gridpulse.store.prepare import distinct_keys, prepare_batch
+from gridpulse.store.prepare import NAIVE_TS, distinct_keys, prepare_batch
 
 __all__ = ["DuckDBStore"]
 
@@ -77,6 +77,8 @@ class _Txn:
     new_series: dict[SeriesKey, int] = field(default_factory=dict)
     hwm: dict[int, datetime] = field(default_factory=dict)
     rows: int = 0
+    #: rows above their high-water mark, appended in one INSERT before anything reads points
+    pending: list[pa.Table] = field(default_factory=list)
 
 
 class DuckDBStore:
@@ -204,6 +206,7 @@ class DuckDBStore:
             try:
                 con.execute("BEGIN")
                 results = [self._write_request(con, req, txn) for req in requests]
+                self._finish(con, txn)
                 con.execute("COMMIT")
             except BaseException as exc:
                 with contextlib.suppress(duckdb.Error):
@@ -216,11 +219,55 @@ class DuckDBStore:
             self._committed(txn)
             return results
 
+    @staticmethod
+    def _append_pending(con: duckdb.DuckDBPyConnection, txn: _Txn) -> None:
+        """Append the new rows gathered so far as one INSERT.
+
+        DuckDB writes an INSERT of at least a row group (122,880 rows) straight to the file,
+        compressed; smaller ones go through the WAL and are compressed again at the checkpoint.
+        One INSERT for a group of requests was 2-3x faster than one per 50k-row batch.
+        """
+        if not txn.pending:
+            return
+        rows = txn.pending[0] if len(txn.pending) == 1 else pa.concat_tables(txn.pending)
+        txn.pending = []
+        con.register("gp_new", rows)
+        try:
+            con.execute(
+                "INSERT INTO points SELECT series_id, ts, value, 1, ?, quality FROM gp_new", [txn.now]
+            )
+        finally:
+            con.unregister("gp_new")
+
+    def _finish(self, con: duckdb.DuckDBPyConnection, txn: _Txn) -> None:
+        """What every commit needs first: the pending rows and the new high-water marks."""
+        self._append_pending(con, txn)
+        self._save_hwm(con, txn)
+
+    @staticmethod
+    def _save_hwm(con: duckdb.DuckDBPyConnection, txn: _Txn) -> None:
+        """Store the transaction's new high-water marks: one UPDATE per commit, not per batch."""
+        if not txn.hwm:
+            return
+        marks = pa.table(
+            {
+                "series_id": pa.array(list(txn.hwm), pa.int32()),
+                "max_ts": pa.array(list(txn.hwm.values()), NAIVE_TS),
+            }
+        )
+        con.register("gp_max", marks)
+        try:
+            con.execute(
+                """UPDATE series SET hwm_ts = m.max_ts FROM gp_max m WHERE series.series_id = m.series_id"""
+            )
+        finally:
+            con.unregister("gp_max")
+
     def _committed(self, txn: _Txn) -> None:
         self._series_cache.update(txn.new_series)
         self._hwm.update(txn.hwm)
         self._last_commit_at = txn.now
-        txn.new_series, txn.hwm, txn.rows = {}, {}, 0
+        txn.new_series, txn.hwm, txn.rows, txn.pending = {}, {}, 0, []
 
     def _write_request(self, con: duckdb.DuckDBPyConnection, req: WriteRequest, txn: _Txn) -> WriteResult:
         total = WriteResult()
@@ -232,6 +279,7 @@ class DuckDBStore:
             if txn.rows >= self.max_transaction_rows:
                 # DuckDB holds a transaction's rows in memory until it commits: a very large request
                 # goes on in a fresh transaction (it was validated whole before the first one)
+                self._finish(con, txn)
                 con.execute("COMMIT")
                 self._committed(txn)
                 txn.now = self._commit_time()
@@ -290,14 +338,9 @@ class DuckDBStore:
         revised = 0
         unchanged = prep.duplicates
         if prep.new.num_rows:
-            con.register("gp_new", prep.new)
-            try:
-                con.execute(
-                    "INSERT INTO points SELECT series_id, ts, value, 1, ?, quality FROM gp_new", [txn.now]
-                )
-            finally:
-                con.unregister("gp_new")
+            txn.pending.append(prep.new)
         if prep.old.num_rows:
+            self._append_pending(con, txn)  # the comparison must see rows of earlier batches
             inserted_old, revised, unchanged_old = self._merge_old(con, prep.old, txn.now)
             inserted += inserted_old
             unchanged += unchanged_old
@@ -306,14 +349,6 @@ class DuckDBStore:
         ):
             if (prev := marks.get(sid)) is None or max_ts > prev:
                 txn.hwm[sid] = max_ts
-        con.register("gp_max", prep.max_ts)
-        try:
-            con.execute(
-                """UPDATE series SET hwm_ts = greatest(coalesce(series.hwm_ts, m.max_ts), m.max_ts)
-                   FROM gp_max m WHERE series.series_id = m.series_id"""
-            )
-        finally:
-            con.unregister("gp_max")
         return WriteResult(inserted=inserted, revised=revised, unchanged=unchanged, series_created=created)
 
     def _merge_old(
