@@ -7,13 +7,13 @@ the tail of an unfinished record is carried over.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from gridpulse.errors import IngestError, RowError
 
-__all__ = ["JsonArraySplitter", "LineBlockSplitter", "NdjsonSplitter", "RawBatch", "Splitter", "split_async"]
+__all__ = ["JsonArraySplitter", "LineBlockSplitter", "NdjsonSplitter", "RawBatch", "Splitter"]
 
 
 @dataclass
@@ -242,12 +242,3 @@ class JsonArraySplitter:
             raise self._error("body ends inside the JSON array (missing ] or an unfinished object)")
         if self._records:
             yield self._flush()
-
-
-async def split_async(chunks: AsyncIterator[bytes], splitter: Splitter) -> AsyncIterator[RawBatch]:
-    """Feed an async byte stream through a splitter, yielding batches as they complete."""
-    async for chunk in chunks:
-        for batch in splitter.feed(chunk):
-            yield batch
-    for batch in splitter.close():
-        yield batch

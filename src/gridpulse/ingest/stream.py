@@ -19,7 +19,7 @@ from gridpulse.errors import IngestError, PayloadTooLarge, RowError
 from gridpulse.ingest.buffer import RequestBuffer
 from gridpulse.ingest.parse import ParsedBatch, parse_batch
 from gridpulse.ingest.shapes import RouteShape, unit_for_metric
-from gridpulse.ingest.split import RawBatch, Splitter, split_async
+from gridpulse.ingest.split import RawBatch, Splitter
 from gridpulse.ingest.writer import Writer
 from gridpulse.model import SeriesKey, SeriesMeta, WriteResult
 from gridpulse.store.base import WriteRequest
@@ -97,10 +97,47 @@ async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[by
         yield chunk
 
 
+async def _gathered(chunks: AsyncIterator[bytes], min_bytes: int) -> AsyncIterator[list[bytes]]:
+    """Body chunks (HTTP servers hand them over in ~64 KiB pieces) in groups of at least min_bytes."""
+    pending: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= min_bytes:
+            yield pending
+            pending, size = [], 0
+    if pending:
+        yield pending
+
+
+def _cut_and_parse(splitter: Splitter, parse: BatchParser, chunks: list[bytes] | None) -> list[ParsedBatch]:
+    """On a worker thread: feed chunks to the splitter (None: the body ended) and parse the batches
+    they complete. Cutting records here keeps the event loop free to receive other bodies."""
+    if chunks is None:
+        raws = splitter.close()
+    else:
+        raws = splitter.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    return [parse(raw) for raw in raws]
+
+
+async def _parsed(
+    chunks: AsyncIterator[bytes], splitter: Splitter, parse: BatchParser
+) -> AsyncIterator[ParsedBatch]:
+    async for group in _gathered(chunks, _HAND_OFF_BYTES):
+        for parsed in await asyncio.to_thread(_cut_and_parse, splitter, parse, group):
+            yield parsed
+    for parsed in await asyncio.to_thread(_cut_and_parse, splitter, parse, None):
+        yield parsed
+
+
 def store_batch_rows(settings: Settings) -> int:
     """Rows per store append: five parse batches, at most 250 000 (lower ingest.batch_rows to save memory)."""
     return min(5 * settings.ingest.batch_rows, 250_000)
 
+
+#: Body bytes handed to a worker thread at a time for cutting and parsing.
+_HAND_OFF_BYTES = 1 << 20
 
 #: Turns one batch of raw records into a validated keyed batch.
 BatchParser = Callable[[RawBatch], ParsedBatch]
@@ -146,8 +183,7 @@ async def ingest_stream(
     report = IngestReport()
     seen_meta: dict[SeriesKey, SeriesMeta] = {}
     try:
-        async for raw in split_async(_limited(chunks, max_body_bytes), splitter):
-            parsed = await asyncio.to_thread(parse, raw)
+        async for parsed in _parsed(_limited(chunks, max_body_bytes), splitter, parse):
             report.rows += parsed.rows
             report.ignored_fields += parsed.ignored_fields
             if parsed.errors:
