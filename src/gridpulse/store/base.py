@@ -168,12 +168,3 @@ class Store(Protocol):
     def stats(self) -> dict[str, int]:
         """Counts for the overview: series, points, superseded versions."""
 
-    def sql(self, query: str, params: Sequence[Any] = ()) -> pa.Table:
-        """Run one read-only query in the backend's SQL dialect on a consistent snapshot.
-
-        For gridpulse's own analytics (never exposed as is over HTTP). Tables: series, points
-        (current version of every point; ts is naive UTC), points_history and the reference tables.
-
-        Raises:
-            QueryError: the query failed; the message names the database's complaint.
-        """

@@ -566,15 +566,6 @@ class DuckDBStore:
             row.update(attrs)
         return rows
 
-    def sql(self, query: str, params: Sequence[Any] = ()) -> pa.Table:
-        con = self._cursor()
-        try:
-            return con.sql(query, params=list(params)).to_arrow_table()
-        except duckdb.Error as exc:
-            raise QueryError(f"query failed: {exc}") from exc
-        finally:
-            con.close()
-
     def stats(self) -> dict[str, int]:
         con = self._cursor()
         try:
