@@ -332,3 +332,11 @@ def test_help_ends_with_a_one_line_example(command: str | None, cwd: Path) -> No
     last = [line for line in lines if line][-1]
     assert last.startswith("Example: "), run.out
     assert "gridpulse" in last
+
+
+def test_query_command_lists_the_formats_the_exporter_writes() -> None:
+    # the command keeps its own copy so that starting it does not import Arrow
+    from gridpulse.cli import query as query_cmd
+    from gridpulse.export import FORMATS
+
+    assert query_cmd.FORMATS == FORMATS

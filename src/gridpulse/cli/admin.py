@@ -10,10 +10,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from gridpulse.cli.context import make_settings, read_server_record
 from gridpulse.config import option_docs
-from gridpulse.demo_load import load_demo_once
 from gridpulse.errors import StoreUnavailable
-from gridpulse.ingest.writer import Writer
-from gridpulse.store import open_store, store_options
 
 __all__ = ["demo", "init"]
 
@@ -49,6 +46,8 @@ def init(
         raise StoreUnavailable(
             f"a server is running on {settings.data_dir}; it already initialised the store"
         )
+    from gridpulse.store import open_store, store_options
+
     store = open_store(settings.store_url, store_options(settings))
     stats = store.stats()
     store.close()
@@ -66,6 +65,10 @@ def demo(data_dir: Path | None = _DATA, config: Path | None = _CONFIG) -> None:
         raise StoreUnavailable(
             f"a server (pid {rec.pid}) holds {settings.data_dir}: restart it with `gridpulse serve --demo`"
         )
+    from gridpulse.demo_load import load_demo_once
+    from gridpulse.ingest.writer import Writer
+    from gridpulse.store import open_store, store_options
+
     store = open_store(settings.store_url, store_options(settings))
     writer = Writer(store).start()
     try:

@@ -11,9 +11,8 @@ import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 import typer
 from rich import box
@@ -46,6 +45,9 @@ from gridpulse.loaders import (
 )
 from gridpulse.store import open_store, store_options
 from gridpulse.store.base import REFERENCE_KINDS, Store
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["load", "mapping_from_flags"]
 
@@ -229,6 +231,8 @@ def _send(
     params: dict[str, Any],
     sent: Callable[[int], None],
 ) -> httpx.Response:
+    import httpx
+
     return client.post(
         url,
         params={**params, "include_rejects": "true"},

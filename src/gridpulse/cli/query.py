@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
@@ -14,10 +14,13 @@ from rich.table import Table
 from gridpulse.cli.context import client_for, make_settings, raise_for_api
 from gridpulse.config import Settings
 from gridpulse.errors import QueryError, StoreUnavailable
-from gridpulse.export import FORMATS, to_csv, to_json_chunks, to_parquet, with_local_ts
-from gridpulse.store import open_store
-from gridpulse.store.base import Store
-from gridpulse.store.query import ReadingsRequest, read_readings, readings_head, series_filter
+
+if TYPE_CHECKING:
+    from gridpulse.store.base import Store
+
+# the store, Arrow and the exporters are imported inside the commands: a command that talks to a
+# running server, and `--help`, start without them
+FORMATS = ("json", "csv", "parquet")
 
 __all__ = ["query", "series"]
 
@@ -32,6 +35,8 @@ def _open_readonly(settings: Settings) -> Store:
     path = settings.data_dir / "gridpulse.duckdb"
     if not settings.store.url and not path.exists():
         raise StoreUnavailable(f"no store at {path}: run `gridpulse init` or `gridpulse serve` first")
+    from gridpulse.store import open_store
+
     return open_store(settings.store_url, read_only=True)
 
 
@@ -105,6 +110,9 @@ def query(
                 )
                 return
     else:
+        from gridpulse.export import to_csv, to_json_chunks, to_parquet, with_local_ts
+        from gridpulse.store.query import ReadingsRequest, read_readings, readings_head
+
         store = _open_readonly(settings)
         req = ReadingsRequest(series_id, entity, kind, metric, start, end, resolution, agg, tz, as_of)
         try:
@@ -156,6 +164,8 @@ def series(
             raise_for_api(resp)
             rows = resp.json()["series"]
     else:
+        from gridpulse.store.query import series_filter
+
         store = _open_readonly(settings)
         try:
             rows = [

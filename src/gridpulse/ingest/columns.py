@@ -11,6 +11,7 @@ values; anything else that is not a finite number rejects its row.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -29,7 +30,12 @@ Bad = dict[int, str]
 # an offset only after the minutes or seconds of a time, so a date's "-01" is not read as one
 _OFFSET = r":\d\d(?:[.,]\d+)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 _CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
-_NULL_LIST = pa.array(sorted(NULL_TOKENS), pa.string())
+
+
+@functools.cache
+def _null_list() -> pa.Array:
+    # built on first use: pa.array() of Python objects imports pandas, ~0.3 s of every CLI start
+    return pa.array(sorted(NULL_TOKENS), pa.string())
 
 
 def _text(arr: pa.Array, i: int) -> str:
@@ -207,7 +213,7 @@ def to_values(col: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, Bad]:
         out = arr.cast(pa.float64())
     elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
         texts = pc.utf8_trim_whitespace(arr.cast(pa.string()))
-        is_null_token = pc.is_in(pc.utf8_lower(texts), value_set=_NULL_LIST)
+        is_null_token = pc.is_in(pc.utf8_lower(texts), value_set=_null_list())
         texts = pc.if_else(is_null_token, pa.scalar(None, pa.string()), texts)
         out, wrong = _convert_finding_bad(texts, lambda a: a.cast(pa.float64()), pa.float64())
         for i in wrong:
