@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -133,3 +134,29 @@ def test_a_request_larger_than_one_transaction_commits_in_steps_with_the_same_re
     assert again.unchanged == 40
     small.close()
     whole.close()
+
+
+def test_a_small_group_waits_for_a_request_still_on_its_way(tmp_path: Path) -> None:
+    store = open_store(f"duckdb:///{tmp_path / 's.duckdb'}")
+    writer = Writer(store, group_delay_s=10).start()
+    with writer.incoming():  # a producer still parsing its body
+        early = writer.submit(_request(_rows("m-1", 10)))
+        time.sleep(0.2)
+        assert not early.done()  # held for the announced producer
+        late = writer.submit(_request(_rows("m-2", 10)))
+    assert [early.result(timeout=30).inserted, late.result(timeout=30).inserted] == [10, 10]
+    assert writer.commits == 1
+    writer.stop()
+    store.close()
+
+
+def test_a_lone_producer_never_waits_for_the_commit_delay(tmp_path: Path) -> None:
+    store = open_store(f"duckdb:///{tmp_path / 's.duckdb'}")
+    writer = Writer(store, group_delay_s=60).start()
+    t0 = time.monotonic()
+    with writer.incoming():
+        fut = writer.submit(_request(_rows("m-1", 10)))
+    assert fut.result(timeout=30).inserted == 10
+    assert time.monotonic() - t0 < 30  # nobody else announced: committed at once, not after 60 s
+    writer.stop()
+    store.close()

@@ -102,7 +102,9 @@ class LineProtocolServer:
             return None
         meta = parsed.meta
         self.stats.points += parsed.table.num_rows
-        fut = self.writer.submit(WriteRequest([parsed.table], lambda key: meta.get(key, SeriesMeta())))
+        fut = self.writer.submit(
+            WriteRequest([parsed.table], lambda key: meta.get(key, SeriesMeta()), rows=parsed.table.num_rows)
+        )
         return asyncio.wrap_future(fut)
 
 
@@ -199,9 +201,10 @@ class _Connection(asyncio.Protocol):
                     self.transport.close()
 
     async def _ingest(self, chunk: bytes | None) -> None:
-        parsed_blocks = await asyncio.to_thread(self.server.cut_and_parse, self.splitter, chunk)
-        for parsed in parsed_blocks:
-            nxt = self.server.submit(parsed, self.peer, self._logged)
+        with self.server.writer.incoming():
+            parsed_blocks = await asyncio.to_thread(self.server.cut_and_parse, self.splitter, chunk)
+            submitted = [self.server.submit(parsed, self.peer, self._logged) for parsed in parsed_blocks]
+        for nxt in submitted:
             await self._settle()
             self._in_flight = nxt
 

@@ -183,31 +183,35 @@ async def ingest_stream(
     report = IngestReport()
     seen_meta: dict[SeriesKey, SeriesMeta] = {}
     try:
-        async for parsed in _parsed(_limited(chunks, max_body_bytes), splitter, parse):
-            report.rows += parsed.rows
-            report.ignored_fields += parsed.ignored_fields
-            if parsed.errors:
-                report.rejected_count += len(parsed.errors)
-                room = max_listed_rejects - len(report.rejected)
-                report.rejected.extend(parsed.errors[: max(room, 0)])
-                if on_error is OnError.REJECT:
-                    buffer.discard()  # the request is lost anyway: free memory, keep counting errors
+        # announced while the body arrives: the writer may hold a small group a moment for it
+        with writer.incoming():
+            async for parsed in _parsed(_limited(chunks, max_body_bytes), splitter, parse):
+                report.rows += parsed.rows
+                report.ignored_fields += parsed.ignored_fields
+                if parsed.errors:
+                    report.rejected_count += len(parsed.errors)
+                    room = max_listed_rejects - len(report.rejected)
+                    report.rejected.extend(parsed.errors[: max(room, 0)])
+                    if on_error is OnError.REJECT:
+                        buffer.discard()  # the request is lost anyway: free memory, keep counting errors
+                if report.rejected_count and on_error is OnError.REJECT:
+                    continue
+                buffer.add(parsed.table)
+                seen_meta.update(parsed.meta)
+                report.nulls += parsed.nulls
             if report.rejected_count and on_error is OnError.REJECT:
-                continue
-            buffer.add(parsed.table)
-            seen_meta.update(parsed.meta)
-            report.nulls += parsed.nulls
-        if report.rejected_count and on_error is OnError.REJECT:
-            raise IngestError(report.rejected, report.rejected_count)
-        report.points = buffer.rows
-        if buffer.rows:
+                raise IngestError(report.rejected, report.rejected_count)
+            report.points = buffer.rows
+            if not buffer.rows:
+                return report
 
             def meta(key: SeriesKey) -> SeriesMeta:
                 found = seen_meta.get(key)
                 return found if found is not None else meta_for(key)
 
             batches = buffer.batches(target_rows=store_batch_rows)
-            report.result = await writer.write(WriteRequest(batches=batches, meta_for=meta))
+            committed = writer.submit(WriteRequest(batches=batches, meta_for=meta, rows=buffer.rows))
+        report.result = await asyncio.wrap_future(committed)
         return report
     finally:
         buffer.discard()

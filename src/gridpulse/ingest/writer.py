@@ -4,22 +4,31 @@ Many small requests reach bulk speed through group commit: whatever is queued wh
 becomes free is committed in one transaction, and every request of the group is acknowledged
 only after that commit. If a group fails, each request is retried alone so one bad request
 cannot sink the others.
+
+A commit delay, as PostgreSQL's commit_delay: when a group is small (under GROUP_TARGET_ROWS)
+and producers announced with `incoming()` are still receiving or parsing, the writer waits up
+to GROUP_DELAY_S for their requests. DuckDB appends a group of at least a row group (122,880
+rows) straight to the file, while smaller commits go through the WAL; with four HTTP clients
+of 50,000-row bodies, groups grew from 1.6 requests on average and commits took less time per
+row (benchmarks/README.md). A lone producer never waits: nobody else is announced.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 
 from gridpulse.errors import StoreError
 from gridpulse.model import WriteResult
 from gridpulse.store.base import Store, WriteRequest
 
-__all__ = ["CommitCallback", "Writer"]
+__all__ = ["GROUP_DELAY_S", "GROUP_TARGET_ROWS", "CommitCallback", "Writer"]
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +37,27 @@ CommitCallback = Callable[[Sequence[WriteRequest], Sequence[WriteResult]], None]
 
 _STOP = object()
 
+#: A group this large commits at once (two DuckDB row groups).
+GROUP_TARGET_ROWS = 245_760
+#: The longest a small group waits for requests of announced producers. [s]
+GROUP_DELAY_S = 0.03
+_POLL_S = 0.002
+
 
 class Writer:
     """Serialises all writes to one store; `submit` from any thread, `write` from async code."""
 
-    def __init__(self, store: Store, *, max_group: int = 64) -> None:
+    def __init__(self, store: Store, *, max_group: int = 64, group_delay_s: float = GROUP_DELAY_S) -> None:
         self.store = store
         self.max_group = max_group
+        self.group_delay_s = group_delay_s
         self._queue: queue.Queue[object] = queue.Queue()
         self._callbacks: list[CommitCallback] = []
         self._thread = threading.Thread(target=self._run, name="gridpulse-writer", daemon=True)
         self._started = False
         self._stopped = False
+        self._incoming = 0
+        self._incoming_lock = threading.Lock()
         self.commits = 0
 
     def on_commit(self, callback: CommitCallback) -> None:
@@ -63,6 +81,20 @@ class Writer:
         self._queue.put((request, fut))
         return fut
 
+    @contextlib.contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Announce a request on its way (being received or parsed): submit it inside the block.
+
+        While any are announced, a small group waits up to GROUP_DELAY_S for them to arrive.
+        """
+        with self._incoming_lock:
+            self._incoming += 1
+        try:
+            yield
+        finally:
+            with self._incoming_lock:
+                self._incoming -= 1
+
     async def write(self, request: WriteRequest) -> WriteResult:
         """Queue a request and wait, without blocking the event loop, until it is committed."""
         return await asyncio.wrap_future(self.submit(request))
@@ -83,20 +115,36 @@ class Writer:
             item = self._queue.get()
             if item is _STOP:
                 return
-            group = [item]
-            stop_after = False
-            while len(group) < self.max_group:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop_after = True
-                    break
-                group.append(nxt)
-            self._commit(group)  # type: ignore[arg-type]
+            group, stop_after = self._gather(item)
+            self._commit(group)
             if stop_after:
                 return
+
+    def _gather(self, first: object) -> tuple[list[tuple[WriteRequest, Future[WriteResult]]], bool]:
+        """The group to commit: what is queued, plus, while it is small and producers are
+        announced, what arrives within GROUP_DELAY_S. Returns the group and whether to stop."""
+        group: list[tuple[WriteRequest, Future[WriteResult]]] = [first]  # type: ignore[list-item]
+        rows = _rows(first)
+        deadline: float | None = None
+        while len(group) < self.max_group:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                if rows >= GROUP_TARGET_ROWS or self._incoming == 0:
+                    break
+                now = time.monotonic()
+                deadline = deadline if deadline is not None else now + self.group_delay_s
+                if now >= deadline:
+                    break
+                try:
+                    nxt = self._queue.get(timeout=min(_POLL_S, deadline - now))
+                except queue.Empty:
+                    continue
+            if nxt is _STOP:
+                return group, True
+            group.append(nxt)  # type: ignore[arg-type]
+            rows += _rows(nxt)
+        return group, False
 
     def _commit(self, group: list[tuple[WriteRequest, Future[WriteResult]]]) -> None:
         requests = [req for req, _ in group]
@@ -118,3 +166,8 @@ class Writer:
                 cb(requests, results)
             except Exception:
                 log.exception("commit callback %r failed", cb)
+
+
+def _rows(item: object) -> int:
+    request = item[0] if isinstance(item, tuple) else None
+    return (request.rows or 0) if isinstance(request, WriteRequest) else 0

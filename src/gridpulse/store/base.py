@@ -88,14 +88,16 @@ class ReadingsQuery:
 
 @dataclass
 class WriteRequest:
-    """One client write: its Arrow batches (KEYED_BATCH_SCHEMA) and the metadata of new series.
+    """One client write: its Arrow batches (KEYED_BATCH_SCHEMA or ENCODED_KEYED_BATCH_SCHEMA) and
+    the metadata of new series.
 
     `batches` may be a generator reading a spill file; it is consumed once, inside the
-    transaction that commits it.
+    transaction that commits it. `rows`, when known, lets the writer size its commit groups.
     """
 
     batches: Iterable[pa.Table]
     meta_for: Callable[[SeriesKey], SeriesMeta]
+    rows: int | None = None
 
 
 @dataclass(frozen=True)
