@@ -160,12 +160,12 @@ def gridpulse_store(ds: Path, work: Path) -> dict[str, Any]:
             n = rb.num_rows
             yield pa.table(
                 [
-                    pa.array(["meter"] * n, pa.string()),
+                    pa.repeat(pa.scalar("meter"), n),
                     rb.column("meter_id"),
-                    pa.array(["kwh"] * n, pa.string()),
+                    pa.repeat(pa.scalar("kwh"), n),
                     rb.column("ts"),
                     rb.column("kwh"),
-                    pa.array([int(Quality.ACTUAL)] * n, pa.int8()),
+                    pa.repeat(pa.scalar(int(Quality.ACTUAL), pa.int8()), n),
                 ],
                 schema=KEYED_BATCH_SCHEMA,
             )

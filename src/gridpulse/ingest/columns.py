@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from gridpulse.ingest.parse import NULL_TOKENS
 from gridpulse.model import TS_TYPE
 
-__all__ = ["Bad", "to_ids", "to_instants", "to_quality", "to_values"]
+__all__ = ["Bad", "const_ids", "to_ids", "to_instants", "to_quality", "to_values"]
 
 #: Row index -> reason, for the rows of one column that were rejected.
 Bad = dict[int, str]
@@ -234,28 +234,49 @@ def to_values(col: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, Bad]:
     return out, bad
 
 
-def to_ids(col: pa.Array | pa.ChunkedArray, *, what: str = "id") -> tuple[pa.Array, Bad]:
-    """Entity ids, metric names or kinds -> trimmed strings; empty or missing ones reject the row.
+def to_ids(col: pa.Array | pa.ChunkedArray, *, what: str = "id") -> tuple[pa.DictionaryArray, Bad]:
+    """Entity ids, metric names or kinds -> trimmed, dictionary-encoded strings; empty or missing
+    ones reject the row.
 
-    Integers become their decimal text (as on the HTTP routes); other types are rejected.
+    Integers become their decimal text (as on the HTTP routes); other types are rejected. The
+    result is dictionary-encoded (a file repeats a few thousand ids over millions of rows): only
+    the distinct values are trimmed, and the store takes the encoding as it is.
     """
     arr = _as_array(col)
     typ = arr.type
     bad: Bad = {}
+    if pa.types.is_dictionary(typ):
+        arr = arr.dictionary_decode() if not pa.types.is_string(typ.value_type) else arr
+        typ = arr.type
     if pa.types.is_integer(typ):
-        out = arr.cast(pa.string())
-    elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        out = pc.utf8_trim_whitespace(arr.cast(pa.string()))
-        out = pc.if_else(pc.equal(out, ""), pa.scalar(None, pa.string()), out)
-    elif pa.types.is_null(typ):
-        out = pa.nulls(len(arr), pa.string())
+        arr, typ = arr.cast(pa.string()), pa.string()
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ):
+        enc = arr if pa.types.is_dictionary(typ) else pc.dictionary_encode(arr.cast(pa.string()))
+        names = pc.utf8_trim_whitespace(enc.dictionary.cast(pa.string()))
+        empty = np.asarray(pc.equal(names, "").to_numpy(zero_copy_only=False), dtype=bool)
+        idx = enc.indices.cast(pa.int32())
+        missing = np.asarray(pc.is_null(idx).to_numpy(zero_copy_only=False), dtype=bool)
+        codes = np.asarray(pc.fill_null(idx, 0).to_numpy(zero_copy_only=False), dtype=np.int32)
+        if len(names):
+            missing |= empty[codes]
+        out = pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32(), mask=missing), names)
     else:
-        for i in pc.indices_nonzero(pc.is_valid(arr)).to_pylist():
-            bad[i] = f"expected a text {what}, got {typ} {_text(arr, i)!r}"
-        out = pa.nulls(len(arr), pa.string())
-    for i in pc.indices_nonzero(pc.is_null(out)).to_pylist():
+        if not pa.types.is_null(typ):
+            for i in pc.indices_nonzero(pc.is_valid(arr)).to_pylist():
+                bad[i] = f"expected a text {what}, got {typ} {_text(arr, i)!r}"
+        missing = np.ones(len(arr), dtype=bool)
+        out = pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(len(arr), np.int32), mask=missing), pa.array([], pa.string())
+        )
+    for i in np.flatnonzero(missing).tolist():
         bad.setdefault(i, f"missing {what}")
     return out, bad
+
+
+def const_ids(value: str | None, n: int) -> pa.DictionaryArray:
+    """`n` rows of one id (None: missing), dictionary-encoded like to_ids' output."""
+    codes = pa.array(np.zeros(n, np.int32), mask=np.full(n, value is None))
+    return pa.DictionaryArray.from_arrays(codes, pa.array([] if value is None else [value], pa.string()))
 
 
 def to_quality(col: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, Bad]:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from gridpulse.errors import ConfigError, GridpulseError, IngestError, RowError
 from gridpulse.ingest.layout import batch_points, file_stem, raw_row, resolve_layout
 from gridpulse.ingest.mapping import Mapping
@@ -27,7 +29,7 @@ from gridpulse.ingest.readers import EXTENSIONS, FileSource, RawChunk
 from gridpulse.ingest.rejects import RejectsWriter, default_rejects_path
 from gridpulse.ingest.report import LoadProgress, LoadReport, ProgressCallback
 from gridpulse.ingest.shapes import unit_for_metric
-from gridpulse.ingest.writer import Writer
+from gridpulse.ingest.writer import GROUP_TARGET_ROWS, Writer
 from gridpulse.model import SeriesKey, SeriesMeta, WriteResult
 from gridpulse.store.base import Store, WriteRequest
 
@@ -87,6 +89,8 @@ class _FileLoad:
         self.started = time.monotonic()
         self.series_meta: dict[SeriesKey, SeriesMeta] = {}
         self._inflight: deque[Future[WriteResult]] = deque()
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._first: tuple[int, str | None, str] = (0, None, "")
 
     def report(self, error: str | None = None) -> LoadReport:
@@ -144,6 +148,7 @@ class _FileLoad:
                             LoadProgress(self.name, chunk.position, source.size, self.rows, self.points)
                         )
         finally:
+            self._submit()  # what was accepted before an error is still written
             self._drain()
         return self.report()
 
@@ -189,9 +194,21 @@ class _FileLoad:
         if table.num_rows:
             self.points += table.num_rows
             self.nulls += table.column("value").null_count
-            self._inflight.append(self.writer.submit(WriteRequest(batches=[table], meta_for=self.meta_for)))
-            self._drain(keep=_IN_FLIGHT)
+            self._pending.append(table)
+            self._pending_rows += table.num_rows
+            if self._pending_rows >= GROUP_TARGET_ROWS:
+                self._submit()
         return n - len(bad)
+
+    def _submit(self) -> None:
+        """Hand the converted batches to the writer as one request: a commit of at least two row
+        groups appends straight to the file (see ingest/writer.py), one per 50k-row batch did not."""
+        if not self._pending:
+            return
+        request = WriteRequest(batches=self._pending, meta_for=self.meta_for, rows=self._pending_rows)
+        self._pending, self._pending_rows = [], 0
+        self._inflight.append(self.writer.submit(request))
+        self._drain(keep=_IN_FLIGHT)
 
 
 # --------------------------------------------------------------------------------- API

@@ -18,10 +18,10 @@ import orjson
 import pyarrow as pa
 
 from gridpulse.errors import ConfigError
-from gridpulse.ingest.columns import Bad, to_ids, to_instants, to_quality, to_values
+from gridpulse.ingest.columns import Bad, const_ids, to_ids, to_instants, to_quality, to_values
 from gridpulse.ingest.mapping import Mapping
 from gridpulse.ingest.readers import EXTENSIONS, RawChunk
-from gridpulse.model import KEYED_BATCH_SCHEMA, Quality
+from gridpulse.model import ENCODED_KEYED_BATCH_SCHEMA, Quality
 
 __all__ = ["Layout", "RowProblems", "batch_points", "file_stem", "raw_row", "resolve_layout"]
 
@@ -213,7 +213,7 @@ def batch_points(chunk: RawChunk, layout: Layout, m: Mapping) -> tuple[pa.Table,
     )
     merge(layout.time, found)
     if layout.entity_const is not None:
-        entity = pa.repeat(pa.scalar(layout.entity_const, pa.string()), n)
+        entity = const_ids(layout.entity_const, n)
     else:
         assert layout.entity is not None
         missing_key(layout.entity, "entity id")
@@ -223,7 +223,7 @@ def batch_points(chunk: RawChunk, layout: Layout, m: Mapping) -> tuple[pa.Table,
         kind, found = to_ids(column(layout.kind_column), what="entity kind")
         merge(layout.kind_column, found)
     else:
-        kind = pa.repeat(pa.scalar(layout.kind, pa.string()), n)
+        kind = const_ids(layout.kind, n)
     if layout.quality is not None:
         quality, found = to_quality(column(layout.quality))
         merge(layout.quality, found)
@@ -238,7 +238,7 @@ def batch_points(chunk: RawChunk, layout: Layout, m: Mapping) -> tuple[pa.Table,
             metric, found = to_ids(column(layout.metric_column), what="metric")
             merge(layout.metric_column, found)
         else:
-            metric = pa.repeat(pa.scalar(layout.metric_const, pa.string()), n)
+            metric = const_ids(layout.metric_const, n)
         missing_key(layout.value_column, "value")
         values, found = to_values(column(layout.value_column))
         merge(layout.value_column, found)
@@ -254,7 +254,7 @@ def batch_points(chunk: RawChunk, layout: Layout, m: Mapping) -> tuple[pa.Table,
                 found = {i: r for i, r in found.items() if present[i]}
                 any_present |= present
             merge(col, found)
-            parts.append((present, pa.repeat(pa.scalar(metric_name, pa.string()), n), values))
+            parts.append((present, const_ids(metric_name, n), values))
         if chunk.present is not None:
             wanted = ", ".join(c for c, _ in layout.values) or "(none)"
             for i in np.flatnonzero(~any_present):
@@ -266,7 +266,9 @@ def batch_points(chunk: RawChunk, layout: Layout, m: Mapping) -> tuple[pa.Table,
     tables = []
     for present, metric, values in parts:
         mask = keep if present is None else keep & present
-        t = pa.Table.from_arrays([kind, entity, metric, ts, values, quality], schema=KEYED_BATCH_SCHEMA)
+        t = pa.Table.from_arrays(
+            [kind, entity, metric, ts, values, quality], schema=ENCODED_KEYED_BATCH_SCHEMA
+        )
         tables.append(t if mask.all() else t.filter(pa.array(mask)))
-    table = pa.concat_tables(tables) if tables else KEYED_BATCH_SCHEMA.empty_table()
+    table = pa.concat_tables(tables) if tables else ENCODED_KEYED_BATCH_SCHEMA.empty_table()
     return table, bad
