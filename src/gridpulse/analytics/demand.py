@@ -1,0 +1,372 @@
+"""Demand: average power over fixed clock windows, its peak per local period, load factor, duration curve.
+
+Demand over a window is the average power in it: the energy in the window divided by the time
+the window's values cover. Windows are 15, 30 or 60 minutes aligned to the local clock (10:00,
+10:15, ...), and each row falls in the window holding its `ts`, so rows must start on the clock
+grid and the window must be a whole number of their intervals. Input is either interval energy
+(`input_unit="kwh"`, the platform's meter series) or average power (`input_unit="kw"`), and each
+row covers [ts, ts + interval), the interval being given or, per series, the smallest spacing
+between its rows. A window with missing rows averages over the time it has (as resampling to the
+window and taking the mean would); the notes count such windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from gridpulse.analytics.base import AnalyticResult
+from gridpulse.analytics.energy import (
+    US_PER_H,
+    Frame,
+    Period,
+    local_periods,
+    read_frame,
+    segment_starts,
+)
+from gridpulse.errors import QueryError
+from gridpulse.model import TS_TYPE
+
+__all__ = [
+    "WINDOWS",
+    "Windows",
+    "first_extreme",
+    "load_duration_curve",
+    "load_factor",
+    "peak_demand_kw",
+    "row_interval_us",
+    "window_demand",
+]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+
+#: The demand windows gridpulse computes.
+WINDOWS: Final = (timedelta(minutes=15), timedelta(minutes=30), timedelta(minutes=60))
+_US: Final = timedelta(microseconds=1)
+InputUnit = Literal["kwh", "kw"]
+
+
+def row_interval_us(f: Frame, interval: timedelta | None) -> I64:
+    """The length of the interval each row covers.
+
+    Args:
+        f: a sorted frame.
+        interval: the rows' interval, or None for the smallest spacing between a series' rows.
+
+    Returns:
+        One length per row. [µs]
+
+    Raises:
+        QueryError: interval not positive, or None and a series has a single row.
+    """
+    if interval is not None:
+        if interval <= timedelta(0):
+            raise QueryError(f"interval={interval} must be positive, e.g. timedelta(minutes=15)")
+        return np.full(len(f.ts_us), interval // _US, dtype=np.int64)
+    if len(f.ts_us) == 0:
+        return f.ts_us
+    at = segment_starts(f.series_id)
+    spacing = np.full(len(f.ts_us), np.iinfo(np.int64).max, dtype=np.int64)
+    same = f.series_id[1:] == f.series_id[:-1]
+    spacing[:-1][same] = np.diff(f.ts_us)[same]
+    smallest = np.minimum.reduceat(spacing, at)
+    lone = np.flatnonzero(smallest == np.iinfo(np.int64).max)
+    if len(lone):
+        raise QueryError(
+            f"series {f.series_id[at[lone[0]]]} has one row, so its interval is unknown: "
+            "pass interval=timedelta(...)"
+        )
+    out: I64 = np.repeat(smallest, np.diff(np.r_[at, len(f.ts_us)]))
+    return out
+
+
+def first_extreme(values: F64, at: I64, extreme: np.ufunc) -> tuple[F64, I64]:
+    """Per run of `values` starting at `at`: the extreme (np.maximum or np.minimum) and its first index."""
+    n = len(values)
+    if n == 0:
+        return values, np.zeros(0, np.int64)
+    best = extreme.reduceat(values, at)
+    hit = values == np.repeat(best, np.diff(np.r_[at, n]))
+    first: I64 = np.minimum.reduceat(np.where(hit, np.arange(n), n), at)
+    return best, first
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Average demand per series and clock window, sorted by (series_id, start_us).
+
+    Attributes:
+        series_id: series of each window.
+        start_us: UTC instant the window starts. [µs since 1970-01-01]
+        demand_kw: average power over the time the window's rows cover. [kW]
+        energy_kwh: energy of the window's rows. [kWh]
+        covered_h: time the window's rows cover. [h]
+        incomplete: windows whose rows cover less than the window.
+        nulls: null values skipped.
+    """
+
+    series_id: I32
+    start_us: I64
+    demand_kw: F64
+    energy_kwh: F64
+    covered_h: F64
+    incomplete: int
+    nulls: int
+
+
+def window_demand(
+    frame: pa.Table,
+    *,
+    window: timedelta,
+    tz: str,
+    input_unit: InputUnit,
+    interval: timedelta | None,
+    columns: tuple[str, str, str] = ("series_id", "ts", "value"),
+) -> Windows:
+    """Average demand over each clock window that holds rows (see the module docstring).
+
+    Args:
+        frame: long frame of interval energy [kWh] or average power [kW].
+        window: 15, 30 or 60 minutes. [timedelta]
+        tz: IANA zone whose clock aligns the windows (it matters for zones at :30 or :45 offsets).
+        input_unit: "kwh" or "kw".
+        interval: the rows' interval, or None to take each series' smallest spacing.
+        columns: names of the series id, timestamp and value columns.
+
+    Returns:
+        Windows.
+
+    Raises:
+        QueryError: a window not in WINDOWS, an unknown unit, a window that is not a whole
+            number of a series' intervals, or a bad frame.
+    """
+    if window not in WINDOWS:
+        raise QueryError(f"window={window} is not 15, 30 or 60 minutes: pass timedelta(minutes=15|30|60)")
+    if input_unit not in ("kwh", "kw"):
+        raise QueryError(f"input_unit={input_unit!r} is not 'kwh' or 'kw': say what the values are")
+    f = read_frame(frame, series_id=columns[0], ts=columns[1], value=columns[2])
+    length = row_interval_us(f, interval)
+    window_us = window // _US
+    bad = np.flatnonzero(window_us % np.maximum(length, 1) != 0)
+    if len(bad):
+        raise QueryError(
+            f"window={window} is not a whole number of series {f.series_id[bad[0]]}'s interval "
+            f"{timedelta(microseconds=int(length[bad[0]]))}: pick a window that is, or pass interval="
+        )
+    energy = f.value if input_unit == "kwh" else f.value * length / US_PER_H
+    hour = local_periods(f.ts_us, period="hour", tz=tz).start_us
+    start = hour + (f.ts_us - hour) // window_us * window_us
+    at = segment_starts(f.series_id, start)
+    if len(at) == 0:
+        empty = np.zeros(0)
+        return Windows(f.series_id, start, empty, empty, empty, 0, f.nulls)
+    e = np.add.reduceat(energy, at)
+    covered = np.add.reduceat(length, at)
+    return Windows(
+        f.series_id[at],
+        start[at],
+        e / (covered / US_PER_H),
+        e,
+        covered / US_PER_H,
+        int((covered < window_us).sum()),
+        f.nulls,
+    )
+
+
+def _notes(w: Windows) -> list[str]:
+    notes = [f"{w.nulls} null values skipped"] if w.nulls else []
+    if w.incomplete:
+        notes.append(f"{w.incomplete} windows not fully covered: averaged over the time they cover")
+    return notes
+
+
+def peak_demand_kw(
+    frame: pa.Table,
+    *,
+    window: timedelta,
+    tz: str,
+    period: Period = "day",
+    input_unit: InputUnit = "kwh",
+    interval: timedelta | None = None,
+    series_id: str = "series_id",
+    ts: str = "ts",
+    value: str = "value",
+) -> AnalyticResult:
+    """Peak demand per series and local period: the highest window-average power in the period.
+
+    A window belongs to the local period holding its start. Ties go to the earliest window.
+
+    Args:
+        frame: long frame of interval energy [kWh] or average power [kW] (see `input_unit`).
+        window: demand window, 15, 30 or 60 minutes aligned to the clock. [timedelta]
+        tz: IANA zone of the site.
+        period: "hour", "day", "week" (ISO, Monday) or "month".
+        input_unit: "kwh" (window kW = kWh in the window / hours) or "kw" (time-weighted mean).
+        interval: the rows' interval, or None for each series' smallest spacing. [timedelta]
+        series_id: name of the series id column.
+        ts: name of the timestamp column (interval start, aware).
+        value: name of the value column. [kWh or kW]
+
+    Returns:
+        series_id, start, local_date, peak_kw [kW], peak_at (UTC start of the peak window),
+        windows (windows with data in the period).
+
+    Raises:
+        QueryError: bad window, unit, period, zone or frame.
+    """
+    w = window_demand(
+        frame, window=window, tz=tz, input_unit=input_unit, interval=interval, columns=(series_id, ts, value)
+    )
+    p = local_periods(w.start_us, period=period, tz=tz)
+    at = segment_starts(w.series_id, p.start_us)
+    peak, first = first_extreme(w.demand_kw, at, np.maximum)
+    table = pa.table(
+        {
+            "series_id": pa.array(w.series_id[at], pa.int32()),
+            "start": pa.array(p.start_us[at], TS_TYPE),
+            "local_date": pa.array(p.local_days[at], pa.date32()),
+            "peak_kw": pa.array(peak, pa.float64()),
+            "peak_at": pa.array(w.start_us[first], TS_TYPE),
+            "windows": pa.array(np.diff(np.r_[at, len(w.start_us)]), pa.int64()),
+        }
+    )
+    return AnalyticResult(table, {"peak_kw": "kW"}, _notes(w))
+
+
+def load_factor(
+    frame: pa.Table,
+    *,
+    window: timedelta,
+    tz: str,
+    period: Period = "day",
+    input_unit: InputUnit = "kwh",
+    interval: timedelta | None = None,
+    series_id: str = "series_id",
+    ts: str = "ts",
+    value: str = "value",
+) -> AnalyticResult:
+    """Load factor per series and local period: average demand / peak window demand (0..1).
+
+    Average demand is the period's energy over the time its rows cover (a period with missing
+    rows is averaged over what it has); peak demand is as in `peak_demand_kw`. A flat load has
+    load factor 1. A period whose peak is 0 kW or less has no load factor (null, with a note).
+
+    Args:
+        frame: long frame of interval energy [kWh] or average power [kW] (see `input_unit`).
+        window: demand window, 15, 30 or 60 minutes. [timedelta]
+        tz: IANA zone of the site.
+        period: "hour", "day", "week" (ISO, Monday) or "month".
+        input_unit: "kwh" or "kw".
+        interval: the rows' interval, or None for each series' smallest spacing. [timedelta]
+        series_id: name of the series id column.
+        ts: name of the timestamp column (aware).
+        value: name of the value column. [kWh or kW]
+
+    Returns:
+        series_id, start, local_date, average_kw [kW], peak_kw [kW], load_factor [1], windows.
+
+    Raises:
+        QueryError: bad window, unit, period, zone or frame.
+    """
+    w = window_demand(
+        frame, window=window, tz=tz, input_unit=input_unit, interval=interval, columns=(series_id, ts, value)
+    )
+    p = local_periods(w.start_us, period=period, tz=tz)
+    at = segment_starts(w.series_id, p.start_us)
+    if len(at):
+        peak = np.maximum.reduceat(w.demand_kw, at)
+        average = np.add.reduceat(w.energy_kwh, at) / np.add.reduceat(w.covered_h, at)
+    else:
+        peak = average = np.zeros(0)
+    no_peak = peak <= 0
+    ratio = np.divide(average, peak, out=np.zeros(len(peak)), where=~no_peak)
+    table = pa.table(
+        {
+            "series_id": pa.array(w.series_id[at], pa.int32()),
+            "start": pa.array(p.start_us[at], TS_TYPE),
+            "local_date": pa.array(p.local_days[at], pa.date32()),
+            "average_kw": pa.array(average, pa.float64()),
+            "peak_kw": pa.array(peak, pa.float64()),
+            "load_factor": pa.array(ratio, pa.float64(), mask=no_peak),
+            "windows": pa.array(np.diff(np.r_[at, len(w.start_us)]), pa.int64()),
+        }
+    )
+    notes = _notes(w)
+    if int(no_peak.sum()):
+        notes.append(f"{int(no_peak.sum())} periods with a peak of 0 kW or less have no load factor")
+    return AnalyticResult(table, {"average_kw": "kW", "peak_kw": "kW", "load_factor": "1"}, notes)
+
+
+def load_duration_curve(
+    frame: pa.Table,
+    *,
+    window: timedelta,
+    points: int | None = None,
+    tz: str = "UTC",
+    input_unit: InputUnit = "kwh",
+    interval: timedelta | None = None,
+    series_id: str = "series_id",
+    ts: str = "ts",
+    value: str = "value",
+) -> AnalyticResult:
+    """Load duration curve per series: window demands sorted from highest, with the time at or above.
+
+    For the window of rank r (1 = highest) among a series' n windows, `share` = r / n is the
+    share of windows whose demand is at least this one's, and `hours` = r × window length.
+    With `points`, the curve is read at shares k / points (k = 1..points): the demand at rank
+    ceil(k × n / points), so every series has `points` rows (percentiles for 100).
+
+    Args:
+        frame: long frame of interval energy [kWh] or average power [kW] (see `input_unit`).
+        window: demand window, 15, 30 or 60 minutes. [timedelta]
+        points: rows per series, or None for one row per window.
+        tz: IANA zone whose clock aligns the windows.
+        input_unit: "kwh" or "kw".
+        interval: the rows' interval, or None for each series' smallest spacing. [timedelta]
+        series_id: name of the series id column.
+        ts: name of the timestamp column (aware).
+        value: name of the value column. [kWh or kW]
+
+    Returns:
+        series_id, rank, demand_kw [kW], share [0..1], hours [h].
+
+    Raises:
+        QueryError: points below 1, or bad window, unit, zone or frame.
+    """
+    if points is not None and points < 1:
+        raise QueryError(f"points={points} must be at least 1, or None for every window")
+    w = window_demand(
+        frame, window=window, tz=tz, input_unit=input_unit, interval=interval, columns=(series_id, ts, value)
+    )
+    order = np.lexsort((-w.demand_kw, w.series_id))
+    sid, demand = w.series_id[order], w.demand_kw[order]
+    at = segment_starts(sid)
+    count = np.diff(np.r_[at, len(sid)])
+    if points is None:
+        rank = np.arange(len(sid)) - np.repeat(at, count) + 1
+        n = np.repeat(count, count)
+        pick = np.arange(len(sid))
+        share = rank / np.maximum(n, 1)
+    else:
+        k = np.tile(np.arange(1, points + 1), len(at))
+        n = np.repeat(count, points)
+        rank = (k * n + points - 1) // points  # ceil(k n / points) in integers
+        pick = np.repeat(at, points) + rank - 1
+        share = k / points
+    table = pa.table(
+        {
+            "series_id": pa.array(sid[pick], pa.int32()),
+            "rank": pa.array(rank, pa.int64()),
+            "demand_kw": pa.array(demand[pick], pa.float64()),
+            "share": pa.array(share, pa.float64()),
+            "hours": pa.array(rank * (window / timedelta(hours=1)), pa.float64()),
+        }
+    )
+    return AnalyticResult(table, {"demand_kw": "kW", "share": "1", "hours": "h"}, _notes(w))

@@ -1,0 +1,351 @@
+"""Feeder energy balance: the feeder-head measurement against the sum of the meters behind it.
+
+losses_kwh = feeder_kwh - meters_kwh and losses_pct = 100 × losses_kwh / feeder_kwh: the share of
+the energy entering at the head that no meter records (technical losses plus unmetered use and
+meter error). A meter that has not reported makes the meters' sum short and the losses look
+larger than they are, so each period says how many meters were expected and how many reported.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gridpulse.analytics.base import AnalyticResult
+from gridpulse.analytics.coverage import frame_arrays, instant_us, interval_us, local_midnights_us
+from gridpulse.analytics.tariffs import wall_clock_us
+from gridpulse.errors import QueryError
+from gridpulse.model import TS_TYPE
+from gridpulse.timeutil import zone
+
+__all__ = ["PERIODS", "feeder_balance"]
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+_US_PER_HOUR: Final = 3_600_000_000
+_US_PER_DAY: Final = 86_400_000_000
+_OPEN: Final = 2**62  # an open end of a mapping's validity [µs]
+
+
+def _hour_bounds(ts_us: I64, tz: str) -> tuple[I64, I64]:
+    # floor on the local clock, so zones with half-hour offsets get their local hours
+    start = ts_us - wall_clock_us(pa.array(ts_us).cast(TS_TYPE), tz) % _US_PER_HOUR
+    return start, start + _US_PER_HOUR
+
+
+def _day_bounds(ts_us: I64, tz: str) -> tuple[I64, I64]:
+    day = wall_clock_us(pa.array(ts_us).cast(TS_TYPE), tz) // _US_PER_DAY
+    days, inverse = np.unique(day, return_inverse=True)
+    midnights = local_midnights_us(np.concatenate([days, days + 1]), tz)
+    return midnights[: len(days)][inverse], midnights[len(days) :][inverse]
+
+
+#: Period name -> function giving each instant's period [start, end) in a zone. [µs]
+PERIODS: Final[dict[str, Callable[[I64, str], tuple[I64, I64]]]] = {"hour": _hour_bounds, "day": _day_bounds}
+
+
+def feeder_balance(
+    meter_frame: pa.Table,
+    feeder_frame: pa.Table,
+    mapping: Sequence[Mapping[str, Any]],
+    *,
+    tz: str,
+    period: str = "hour",
+    interval: timedelta = timedelta(minutes=15),
+    entity_id: str = "entity_id",
+    ts: str = "ts",
+    value: str = "value",
+) -> AnalyticResult:
+    """Feeder-head energy against the mapped meters' energy, and the losses, per feeder and period.
+
+    A meter counts toward a feeder for the intervals starting inside a mapping row's
+    [valid_from, valid_to), multiplied by its scaling_factor (a meter standing for two
+    customers counts twice). A meter reports in a period when it has a non-null value in every
+    grid interval of the period during which it is mapped. Hours are hours of the local clock;
+    days are local days (23 or 25 hours on DST changes).
+
+    Args:
+        meter_frame: interval energy of the meters: entity_id (the meter id, string), ts (UTC
+            instant of the interval start), value (energy in the interval) [kWh]. One series per
+            meter: filter to the metric to balance before calling. Unmapped meters are ignored.
+        feeder_frame: the same shape for the feeder heads; entity_id is the feeder id [kWh].
+        mapping: rows like the store's `meter_feeder_map`: meter_id, feeder_id, scaling_factor
+            (default 1.0), valid_from and valid_to (datetimes or None = open). Naive datetimes
+            are UTC, as the store keeps them; aware ones are converted.
+        tz: IANA zone of the hours and days.
+        period: "hour" or "day" (keys of PERIODS).
+        interval: the meters' and heads' grid step, to count the intervals a period needs. [duration]
+        entity_id, ts, value: column names.
+
+    Returns:
+        One row per mapped feeder and period with any data, by feeder then time: feeder_id,
+        start [UTC instant], feeder_kwh [kWh], meters_kwh [kWh] (null when no meter sent data),
+        losses_kwh [kWh], losses_pct [%] (null when feeder_kwh is null or 0), meters_expected
+        (meters mapped in the period), meters_reporting. Notes name meters that did not report
+        (losses overstated there) and periods where the head itself misses intervals.
+
+    Raises:
+        QueryError: unknown zone or period, a bad interval, a bad mapping row (names its index
+            and key), or a missing or mistyped column.
+    """
+    zone(tz)
+    if period not in PERIODS:
+        raise QueryError(f"period={period!r} is not supported: use one of {', '.join(PERIODS)}")
+    iv = interval_us(interval)
+    meter_ids, feeder_ids, m_meter, m_feeder, scale, vf, vt = _parse_mapping(mapping)
+    bounds = PERIODS[period]
+    mcode, mts, mval, mok = _entity_frame(meter_frame, meter_ids, "meter_frame", entity_id, ts, value)
+    fcode, fts, fval, fok = _entity_frame(feeder_frame, feeder_ids, "feeder_frame", entity_id, ts, value)
+
+    # one contribution per (mapping row, meter interval inside its validity)
+    rows: list[I64] = []
+    rows_j: list[I64] = []
+    for j in range(len(m_meter)):
+        a, b = np.searchsorted(mcode, [m_meter[j], m_meter[j] + 1])
+        lo, hi = a + np.searchsorted(mts[a:b], [vf[j], vt[j]])
+        rows.append(np.arange(lo, hi, dtype=np.int64))
+        rows_j.append(np.full(hi - lo, j, np.int64))
+    row, jj = np.concatenate([np.empty(0, np.int64), *rows]), np.concatenate([np.empty(0, np.int64), *rows_j])
+    c_feeder, c_meter, c_ok = m_feeder[jj], mcode[row], mok[row]
+    c_start, c_end = bounds(mts[row], tz)
+    f_start, f_end = bounds(fts, tz)
+
+    periods = (
+        pa.table(
+            {
+                "f": np.concatenate([c_feeder, fcode]),
+                "start": np.concatenate([c_start, f_start]),
+                "end": np.concatenate([c_end, f_end]),
+            }
+        )
+        .group_by(["f", "start"], use_threads=False)
+        .aggregate([("end", "max")])
+        .sort_by([("f", "ascending"), ("start", "ascending")])
+    )
+    p_f = np.asarray(periods.column("f").to_numpy(), np.int64)
+    p_s = np.asarray(periods.column("start").to_numpy(), np.int64)
+    p_e = np.asarray(periods.column("end_max").to_numpy(), np.int64)
+
+    meters_kwh = _sum_into(p_f, p_s, c_feeder[c_ok], c_start[c_ok], (mval[row] * scale[jj])[c_ok])
+    feeder_kwh = _sum_into(p_f, p_s, fcode[fok], f_start[fok], fval[fok])
+    head_n = np.nan_to_num(_sum_into(p_f, p_s, fcode[fok], f_start[fok], np.ones(int(fok.sum()))))
+    expected, reporting, short = _meters_reporting(
+        (p_f, p_s, p_e), (c_feeder[c_ok], c_meter[c_ok], c_start[c_ok]), (m_feeder, m_meter, vf, vt), iv
+    )
+    losses = feeder_kwh - meters_kwh
+    pct = np.divide(100.0 * losses, feeder_kwh, out=np.full(len(losses), np.nan), where=feeder_kwh != 0)
+    table = pa.table(
+        {
+            "feeder_id": pa.array(feeder_ids, pa.string()).take(pa.array(p_f)),
+            "start": pa.array(p_s, pa.int64()).cast(TS_TYPE),
+            "feeder_kwh": pa.array(feeder_kwh, pa.float64(), from_pandas=True),
+            "meters_kwh": pa.array(meters_kwh, pa.float64(), from_pandas=True),
+            "losses_kwh": pa.array(losses, pa.float64(), from_pandas=True),
+            "losses_pct": pa.array(pct, pa.float64(), from_pandas=True),
+            "meters_expected": pa.array(expected, pa.int64()),
+            "meters_reporting": pa.array(reporting, pa.int64()),
+        }
+    )
+    notes = _notes(feeder_ids, meter_ids, p_f, short, head_n < np.ceil((p_e - p_s) / iv), period)
+    units = {"feeder_kwh": "kWh", "meters_kwh": "kWh", "losses_kwh": "kWh", "losses_pct": "%"}
+    return AnalyticResult(table, units=units, notes=notes)
+
+
+def _sum_into(p_f: I64, p_s: I64, f: I64, start: I64, val: F64) -> F64:
+    """Sum `val` into the sorted periods (p_f, p_s); NaN where a period has no value."""
+    pos = _period_pos(p_f, p_s, f, start)
+    out = np.bincount(pos, weights=val, minlength=len(p_f))
+    seen = np.bincount(pos, minlength=len(p_f)) > 0
+    return np.where(seen, out, np.nan)
+
+
+def _period_pos(p_f: I64, p_s: I64, f: I64, start: I64) -> I64:
+    """Row of each (feeder, start) in the periods sorted by feeder then start (all present)."""
+    first = np.searchsorted(p_f, f, side="left")
+    last = np.searchsorted(p_f, f, side="right")
+    pos = np.empty(len(f), np.int64)
+    for code in np.unique(f):
+        here = f == code
+        a, b = first[here][0], last[here][0]
+        pos[here] = a + np.searchsorted(p_s[a:b], start[here])
+    return pos
+
+
+def _meters_reporting(
+    p: tuple[I64, I64, I64], c: tuple[I64, I64, I64], m: tuple[I64, I64, I64, I64], iv: int
+) -> tuple[I64, I64, dict[tuple[int, int], int]]:
+    """Per period, meters mapped and meters with every mapped interval; and periods short per meter.
+
+    Args:
+        p: periods (feeder code, start, end), sorted by feeder then start. [µs]
+        c: valid contributions (feeder code, meter code, period start). [µs]
+        m: mapping rows (feeder code, meter code, valid_from, valid_to). [µs]
+        iv: grid step. [µs]
+    """
+    p_f, p_s, p_e = p
+    c_f, c_m, c_start = c
+    m_f, m_m, vf, vt = m
+    expected = np.zeros(len(p_f), np.int64)
+    reporting = np.zeros(len(p_f), np.int64)
+    short: dict[tuple[int, int], int] = {}
+    # contributions sorted by (feeder, meter), so each pair below is one slice, not a scan
+    n_meters = int(max(m_m.max(initial=0), c_m.max(initial=0))) + 1
+    key = c_f * n_meters + c_m
+    order = np.argsort(key, kind="stable")
+    key, c_start = key[order], c_start[order]
+    for f, meter in sorted({(int(a), int(b)) for a, b in zip(m_f, m_m, strict=True)}):
+        a, b = np.searchsorted(p_f, [f, f + 1])
+        starts, ends = p_s[a:b], p_e[a:b]
+        need = np.zeros(b - a, np.int64)
+        for j in np.flatnonzero((m_f == f) & (m_m == meter)):
+            lo, hi = np.maximum(starts, vf[j]), np.minimum(ends, vt[j])
+            need += np.maximum(-((-hi) // iv) - (-((-lo) // iv)), 0)
+        # contributions are one per (mapping row, instant): rows were checked unique per meter
+        lo, hi = np.searchsorted(key, [f * n_meters + meter, f * n_meters + meter + 1])
+        received = np.bincount(np.searchsorted(starts, c_start[lo:hi]), minlength=b - a)[: b - a]
+        mapped = need > 0
+        expected[a:b] += mapped
+        reporting[a:b] += mapped & (received >= need)
+        missing = int((mapped & (received < need)).sum())
+        if missing:
+            short[(f, meter)] = missing
+    return expected, reporting, short
+
+
+def _notes(
+    feeder_ids: list[str],
+    meter_ids: list[str],
+    p_f: I64,
+    short: dict[tuple[int, int], int],
+    head_short: npt.NDArray[np.bool_],
+    period: str,
+) -> list[str]:
+    notes: list[str] = []
+    for f, name in enumerate(feeder_ids):
+        total = int((p_f == f).sum())
+        missing = sorted(((n, meter_ids[m]) for (ff, m), n in short.items() if ff == f), reverse=True)
+        if missing:
+            listed = ", ".join(f"{m} in {n}" for n, m in missing[:5]) + (", ..." if len(missing) > 5 else "")
+            notes.append(
+                f"{name}: {len(missing)} meters missed intervals in some of the {total} {period}s "
+                f"({listed}): meters_kwh is short there, so losses are overstated"
+            )
+        head = int((head_short & (p_f == f)).sum())
+        if head:
+            notes.append(
+                f"{name}: the head misses intervals in {head} of {total} {period}s: losses are understated there"
+            )
+    return notes
+
+
+def _entity_frame(
+    frame: pa.Table, ids: list[str], name: str, entity_id: str, ts: str, value: str
+) -> tuple[I64, I64, F64, npt.NDArray[np.bool_]]:
+    """Rows of `frame` whose entity is in `ids`, sorted by entity then time.
+
+    Returns:
+        (index into ids, instant [µs], value, has value).
+
+    Raises:
+        QueryError: a missing or mistyped column, or two rows for one entity and instant.
+    """
+    if not isinstance(frame, pa.Table) or entity_id not in frame.column_names:
+        raise QueryError(f"{name} needs an {entity_id!r} column with the meter or feeder id: add it")
+    column = frame.column(entity_id)
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        raise QueryError(f"{name} column {entity_id!r} is {column.type}, not a string id")
+    index = pc.index_in(column.cast(pa.string()), value_set=pa.array(ids, pa.string()))
+    keep = pc.is_valid(index)
+    coded = pa.table(
+        {
+            "series_id": index.filter(keep),
+            "ts": frame.column(ts).filter(keep),
+            "value": frame.column(value).filter(keep),
+        }
+        if ts in frame.column_names and value in frame.column_names
+        else {"series_id": index}
+    )
+    try:
+        sid, ts_us, val, ok = frame_arrays(coded)
+    except QueryError as exc:
+        raise QueryError(f"{name}: {exc}") from None
+    order = np.lexsort((ts_us, sid))
+    code: I64 = sid[order].astype(np.int64)
+    ts_us, val, ok = ts_us[order], val[order], ok[order]
+    dup = np.flatnonzero((code[1:] == code[:-1]) & (ts_us[1:] == ts_us[:-1]))
+    if len(dup):
+        at = pa.array(ts_us[dup[:1]]).cast(TS_TYPE)[0].as_py().isoformat()
+        raise QueryError(
+            f"{name} has two rows for {ids[code[dup[0]]]} at {at}: pass one value per entity and instant"
+        )
+    return code, ts_us, val, ok
+
+
+def _parse_mapping(
+    mapping: Sequence[Mapping[str, Any]],
+) -> tuple[list[str], list[str], I64, I64, F64, I64, I64]:
+    """Meter ids, feeder ids, and per row: meter code, feeder code, scale, valid_from, valid_to [µs]."""
+    if not mapping:
+        raise QueryError("mapping is empty: pass the meter_feeder_map rows of the feeders to balance")
+    meters: dict[str, int] = {}
+    feeders: dict[str, int] = {}
+    m_meter, m_feeder, scale, vf, vt = [], [], [], [], []
+    for i, row in enumerate(mapping):
+        meter, feeder = row.get("meter_id"), row.get("feeder_id")
+        if not isinstance(meter, str) or not isinstance(feeder, str):
+            raise QueryError(f"mapping[{i}] needs string meter_id and feeder_id, got {meter!r}, {feeder!r}")
+        factor = row.get("scaling_factor")
+        factor = 1.0 if factor is None else factor
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not np.isfinite(factor):
+            raise QueryError(f"mapping[{i}].scaling_factor={factor!r} is not a number: use e.g. 1.0")
+        m_meter.append(meters.setdefault(meter, len(meters)))
+        m_feeder.append(feeders.setdefault(feeder, len(feeders)))
+        scale.append(float(factor))
+        vf.append(_bound(row.get("valid_from"), f"mapping[{i}].valid_from", -_OPEN))
+        vt.append(_bound(row.get("valid_to"), f"mapping[{i}].valid_to", _OPEN))
+        if vt[-1] <= vf[-1]:
+            raise QueryError(f"mapping[{i}]: valid_to is not after valid_from: fix or drop the row")
+    _check_no_overlap(m_meter, m_feeder, vf, vt, list(meters))
+    return (
+        list(meters),
+        list(feeders),
+        np.array(m_meter, np.int64),
+        np.array(m_feeder, np.int64),
+        np.array(scale, np.float64),
+        np.array(vf, np.int64),
+        np.array(vt, np.int64),
+    )
+
+
+def _bound(value: Any, param: str, open_end: int) -> int:
+    if value is None:
+        return open_end
+    if not isinstance(value, datetime):
+        raise QueryError(f"{param}={value!r} is not a datetime or None")
+    # the store keeps validity as naive UTC
+    return instant_us(value if value.tzinfo else value.replace(tzinfo=UTC), param)
+
+
+def _check_no_overlap(
+    m_meter: list[int], m_feeder: list[int], vf: list[int], vt: list[int], meters: list[str]
+) -> None:
+    """Raises QueryError when one meter is mapped to one feeder twice at the same time."""
+    spans: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for m, f, a, b in zip(m_meter, m_feeder, vf, vt, strict=True):
+        spans.setdefault((m, f), []).append((a, b))
+    for (m, _f), rows in spans.items():
+        rows.sort()
+        if any(nxt[0] < prev[1] for prev, nxt in itertools.pairwise(rows)):
+            raise QueryError(
+                f"mapping maps meter {meters[m]} to one feeder twice over overlapping validity: fix the rows"
+            )
