@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from gridpulse.model import KEYED_BATCH_SCHEMA, Quality, SeriesKey, SeriesMeta
@@ -200,3 +201,24 @@ def test_meta_round_trip(store: Store) -> None:
     assert store.get_meta("demo:fleet") is None
     store.set_meta("demo:fleet", "yes")
     assert store.get_meta("demo:fleet") == "yes"
+
+
+@pytest.mark.parametrize("resolution", [Resolution.RAW, Resolution.HOUR, Resolution.DAY])
+def test_frame_of_several_series_equals_each_read_alone(store: Store, resolution: Resolution) -> None:
+    # the spring-forward night in Amsterdam, so local buckets are not all the same length
+    start = datetime(2024, 3, 30, 20, tzinfo=UTC)
+    rows = [(e, "kwh", start + timedelta(minutes=15 * i), float(i % 7) + k) for k, e in enumerate(["a", "b"]) for i in range(60)]
+    write(store, batch(rows))
+    ids = [sid(store, "a"), sid(store, "b")]
+    explain: list[tuple[str, list[object]]] = []
+    frame = store.read_frame(
+        ids, start=start + timedelta(hours=1), resolution=resolution, agg=Agg.SUM, tz="Europe/Amsterdam", explain=explain
+    )
+    assert len(explain) == 1 and "points" in explain[0][0]
+    for series_id in ids:
+        alone = store.read(
+            ReadingsQuery(series_id, start=start + timedelta(hours=1), resolution=resolution, agg=Agg.SUM, tz="Europe/Amsterdam")
+        )
+        part = frame.filter(pc.equal(frame.column("series_id"), series_id))
+        assert part.column("ts").to_pylist() == alone.column("ts").to_pylist()
+        assert part.column("value").to_pylist() == alone.column("value").to_pylist()

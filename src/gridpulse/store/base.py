@@ -158,8 +158,25 @@ class Store(Protocol):
     def list_series(self, flt: SeriesFilter | None = None) -> list[Series]:
         """Series matching the filter, ordered by entity kind, entity id and metric."""
 
-    def read(self, query: ReadingsQuery) -> pa.Table:
-        """Points or buckets of one series: columns ts (UTC), value, and for RAW quality and version."""
+    def read(self, query: ReadingsQuery, *, explain: list[tuple[str, list[Any]]] | None = None) -> pa.Table:
+        """Points or buckets of one series: columns ts (UTC), value, and for RAW quality and version;
+        buckets also count (values in the bucket). With `explain`, the SQL and its parameters are
+        appended to it."""
+
+    def read_frame(
+        self,
+        series_ids: Sequence[int],
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        resolution: Resolution = Resolution.RAW,
+        agg: Agg = Agg.AVG,
+        tz: str = "UTC",
+        explain: list[tuple[str, list[Any]]] | None = None,
+    ) -> pa.Table:
+        """Points or buckets of several series over [start, end) as one long frame, the shape
+        analytics take: series_id, ts (UTC), value, and quality (RAW) or count (buckets); ordered
+        by series and time. Buckets follow local wall time in `tz` as `read` does."""
 
     def latest(self, series_ids: Sequence[int] | None = None) -> pa.Table:
         """The newest point per series: series_id, ts (UTC), value, quality, inserted_at."""
@@ -169,4 +186,3 @@ class Store(Protocol):
 
     def stats(self) -> dict[str, int]:
         """Counts for the overview: series, points, superseded versions."""
-

@@ -506,35 +506,79 @@ class DuckDBStore:
             "AND inserted_at <= ? AND superseded_at > ?"
         )
 
-    def read(self, query: ReadingsQuery) -> pa.Table:
-        params: list[Any] = []
-        visible = self._visible_sql(query, params)
-        if query.resolution is Resolution.RAW:
-            sql = f"SELECT ts AT TIME ZONE 'UTC' AS ts, value, quality, version FROM ({visible}) ORDER BY ts"
-        else:
-            agg = _AGG_SQL[query.agg]
-            tz = query.tz
-            local = "timezone(?, ts AT TIME ZONE 'UTC')"
-            if query.resolution in _SUBDAY_WIDTH:
-                width = _SUBDAY_WIDTH[query.resolution]
-                # bucket on local wall time, then step back by the row's own offset: the two 02:00
-                # hours of a fall-back night stay two buckets
-                bucket = f"(ts - (lt - time_bucket(INTERVAL '{width}', lt))) AT TIME ZONE 'UTC'"
-            else:
-                unit = _TRUNC_UNIT[query.resolution]
-                bucket = f"timezone(?, date_trunc('{unit}', lt))"
-            sql = (
-                f"SELECT {bucket} AS ts, {agg} AS value, count(value) AS count "
-                f"FROM (SELECT ts, value, {local} AS lt FROM ({visible})) GROUP BY 1 ORDER BY 1"
+    @staticmethod
+    def _bucket_sql(
+        resolution: Resolution, agg: Agg, tz: str, source: str, params: list[Any], *, by_series: bool
+    ) -> tuple[str, list[Any]]:
+        """SQL bucketing `source` (rows ts naive UTC, value[, series_id]) on local wall time in `tz`."""
+        key = "series_id, " if by_series else ""
+        if resolution is Resolution.RAW:
+            quality = ", quality" if by_series else ", quality, version"
+            order = "series_id, ts" if by_series else "ts"
+            return (
+                f"SELECT {key}ts AT TIME ZONE 'UTC' AS ts, value{quality} FROM ({source}) ORDER BY {order}",
+                params,
             )
-            params = [tz, *params] if query.resolution in _SUBDAY_WIDTH else [tz, tz, *params]
+        local = "timezone(?, ts AT TIME ZONE 'UTC')"
+        if resolution in _SUBDAY_WIDTH:
+            width = _SUBDAY_WIDTH[resolution]
+            # bucket on local wall time, then step back by the row's own offset: the two 02:00
+            # hours of a fall-back night stay two buckets
+            bucket = f"(ts - (lt - time_bucket(INTERVAL '{width}', lt))) AT TIME ZONE 'UTC'"
+            head = [tz]
+        else:
+            bucket = f"timezone(?, date_trunc('{_TRUNC_UNIT[resolution]}', lt))"
+            head = [tz, tz]
+        group = "1, 2" if by_series else "1"
+        sql = (
+            f"SELECT {key}{bucket} AS ts, {_AGG_SQL[agg]} AS value, count(value) AS count "
+            f"FROM (SELECT {key}ts, value, {local} AS lt FROM ({source})) GROUP BY {group} ORDER BY {group}"
+        )
+        return sql, [*head, *params]
+
+    def _run(
+        self, sql: str, params: list[Any], what: str, explain: list[tuple[str, list[Any]]] | None
+    ) -> pa.Table:
+        if explain is not None:
+            explain.append((sql, list(params)))
         con = self._cursor()
         try:
             return con.sql(sql, params=params).to_arrow_table()
         except duckdb.Error as exc:
-            raise QueryError(f"reading series {query.series_id} failed: {exc}") from exc
+            raise QueryError(f"{what} failed: {exc}") from exc
         finally:
             con.close()
+
+    def read(self, query: ReadingsQuery, *, explain: list[tuple[str, list[Any]]] | None = None) -> pa.Table:
+        params: list[Any] = []
+        visible = self._visible_sql(query, params)
+        sql, params = self._bucket_sql(
+            query.resolution, query.agg, query.tz, visible, params, by_series=False
+        )
+        return self._run(sql, params, f"reading series {query.series_id}", explain)
+
+    def read_frame(
+        self,
+        series_ids: Sequence[int],
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        resolution: Resolution = Resolution.RAW,
+        agg: Agg = Agg.AVG,
+        tz: str = "UTC",
+        explain: list[tuple[str, list[Any]]] | None = None,
+    ) -> pa.Table:
+        where = ["series_id IN (SELECT unnest(?::INTEGER[]))"]
+        params: list[Any] = [list(series_ids)]
+        if start is not None:
+            where.append("ts >= ?")
+            params.append(_naive_utc(start))
+        if end is not None:
+            where.append("ts < ?")
+            params.append(_naive_utc(end))
+        source = f"SELECT series_id, ts, value, quality FROM points WHERE {' AND '.join(where)}"
+        sql, params = self._bucket_sql(resolution, agg, tz, source, params, by_series=True)
+        return self._run(sql, params, f"reading {len(series_ids)} series", explain)
 
     def latest(self, series_ids: Sequence[int] | None = None) -> pa.Table:
         where, params = "", []
