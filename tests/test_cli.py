@@ -146,7 +146,7 @@ def test_init_creates_the_store_and_a_config_listing_every_option(tmp_path: Path
     assert "store ready" in out
     store = open_store(f"duckdb:///{store_file}", read_only=True)
     try:
-        assert store.stats() == {"series": 0, "points": 0, "superseded_versions": 0}
+        assert store.stats() == {"series": 0, "points": 0, "superseded_versions": 0, "rollup_ranges_pending": 0}
     finally:
         store.close()
     config = (tmp_path / "gridpulse.toml").read_text()

@@ -141,7 +141,7 @@ def test_failed_group_stores_nothing(store: Store) -> None:
     good = WriteRequest([batch([("m-1", "kwh", T0, 1.0)])], lambda key: SeriesMeta())
     with pytest.raises(RuntimeError):
         store.write_group([good, WriteRequest([batch([("m-2", "kwh", T0, 1.0)])], boom)])
-    assert store.stats() == {"series": 0, "points": 0, "superseded_versions": 0}
+    assert store.stats() == {"series": 0, "points": 0, "superseded_versions": 0, "rollup_ranges_pending": 0}
     # and the caches did not keep the rolled-back series: writing again works
     assert write(store, batch([("m-1", "kwh", T0, 1.0)])).series_created == 1
 

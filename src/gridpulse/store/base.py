@@ -185,4 +185,12 @@ class Store(Protocol):
         """All rows of one reference table."""
 
     def stats(self) -> dict[str, int]:
-        """Counts for the overview: series, points, superseded versions."""
+        """Counts for the overview: series, points, superseded versions, rollup ranges pending."""
+
+    # --- rollups (any thread; one refresh at a time) ---
+    def refresh_rollups(self) -> Any:
+        """Recompute the rollup buckets that commits since the last refresh made stale.
+
+        Bucketed reads use the rollups only where nothing is stale, so reads are exact whenever
+        this runs; it makes coarse reads fast again. Returns the backend's refresh statistics.
+        """

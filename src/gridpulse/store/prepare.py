@@ -79,7 +79,8 @@ class PreparedBatch:
     Attributes:
         new: rows above their series' high-water mark: append as version 1.
         old: rows at or below it: compare with the stored row.
-        max_ts: series_id, max_ts per series in the batch (the new high-water marks).
+        max_ts: series_id, max_ts, min_ts per series in the batch (the new high-water marks, and
+            with min_ts the range the batch touched).
         duplicates: rows dropped because a later row of the batch had the same (series, ts).
     """
 
@@ -126,7 +127,15 @@ def prepare_batch(
     # the new high-water marks: newest ts per key
     newest = np.full(len(ids), _NO_MARK, dtype=np.int64)
     np.maximum.at(newest, key_i, ts_us)
-    max_ts = pa.table({"series_id": pa.array(ids), "max_ts": pa.array(newest).cast(NAIVE_TS)})
+    oldest = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(oldest, key_i, ts_us)
+    max_ts = pa.table(
+        {
+            "series_id": pa.array(ids),
+            "max_ts": pa.array(newest).cast(NAIVE_TS),
+            "min_ts": pa.array(oldest).cast(NAIVE_TS),
+        }
+    )
     marks = (
         pc.fill_null(pa.array([hwm.get(s) for s in ids.tolist()], NAIVE_TS).cast(pa.int64()), _NO_MARK)
         .to_numpy()

@@ -72,6 +72,33 @@ _V1 = [
         PRIMARY KEY (meter_id, feeder_id, valid_from))""",
 ]
 
+# Continuous rollups (store/duckdb/rollups.py): one row per series, grain and bucket, kept up to
+# date from rollup_dirty, which every commit appends the (series, time range) it wrote to.
+_V2 = [
+    """CREATE TABLE IF NOT EXISTS rollups (
+        grain TINYINT NOT NULL,
+        series_id INTEGER NOT NULL,
+        bucket TIMESTAMP NOT NULL,
+        sum DOUBLE,
+        count BIGINT NOT NULL,
+        min DOUBLE,
+        max DOUBLE,
+        first_ts TIMESTAMP,
+        first DOUBLE,
+        last_ts TIMESTAMP,
+        last DOUBLE,
+        rows BIGINT NOT NULL)""",
+    """CREATE SEQUENCE IF NOT EXISTS rollup_dirty_seq START 1""",
+    """CREATE TABLE IF NOT EXISTS rollup_dirty (
+        id BIGINT NOT NULL DEFAULT nextval('rollup_dirty_seq'),
+        series_id INTEGER NOT NULL,
+        ts_min TIMESTAMP NOT NULL,
+        ts_max TIMESTAMP NOT NULL)""",
+    # a store written before rollups existed: everything it holds is still to be rolled up
+    """INSERT INTO rollup_dirty (series_id, ts_min, ts_max)
+       SELECT series_id, min(ts), max(ts) FROM points GROUP BY series_id""",
+]
+
 #: (version, statements), applied in order; each version in one transaction.
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1)]
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

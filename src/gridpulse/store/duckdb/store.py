@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from gridpulse.store.base import (
     StoreOptions,
     WriteRequest,
 )
+from gridpulse.store.duckdb import rollups
 from gridpulse.store.duckdb.schema import MIGRATIONS, SCHEMA_VERSION
 from gridpulse.store.prepare import NAIVE_TS, distinct_keys, prepare_batch
 
@@ -79,6 +80,8 @@ class _Txn:
     rows: int = 0
     #: rows above their high-water mark, appended in one INSERT before anything reads points
     pending: list[pa.Table] = field(default_factory=list)
+    #: series id -> (earliest, latest) ts written: the rollup buckets this commit makes stale
+    dirty: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
 
 
 class DuckDBStore:
@@ -111,6 +114,7 @@ class DuckDBStore:
             raise StoreUnavailable(f"cannot open store file {path}: {exc}") from exc
         self._read_only = read_only
         self._write_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._series_cache: dict[SeriesKey, int] = {}
         self._hwm: dict[int, datetime] = {}
         self._last_commit_at: datetime | None = None
@@ -240,9 +244,24 @@ class DuckDBStore:
             con.unregister("gp_new")
 
     def _finish(self, con: duckdb.DuckDBPyConnection, txn: _Txn) -> None:
-        """What every commit needs first: the pending rows and the new high-water marks."""
+        """What every commit needs first: the pending rows, the new high-water marks, and the
+        ranges written, so the rollups know what to refresh even after a crash."""
         self._append_pending(con, txn)
         self._save_hwm(con, txn)
+        if txn.dirty:
+            ranges = pa.table(
+                {
+                    "series_id": pa.array(list(txn.dirty), pa.int32()),
+                    "ts_min": pa.array([lo for lo, _ in txn.dirty.values()], NAIVE_TS),
+                    "ts_max": pa.array([hi for _, hi in txn.dirty.values()], NAIVE_TS),
+                }
+            )
+            con.register("gp_dirty", ranges)
+            try:
+                con.execute("INSERT INTO rollup_dirty (series_id, ts_min, ts_max) SELECT * FROM gp_dirty")
+            finally:
+                con.unregister("gp_dirty")
+            txn.dirty = {}
 
     @staticmethod
     def _save_hwm(con: duckdb.DuckDBPyConnection, txn: _Txn) -> None:
@@ -267,7 +286,7 @@ class DuckDBStore:
         self._series_cache.update(txn.new_series)
         self._hwm.update(txn.hwm)
         self._last_commit_at = txn.now
-        txn.new_series, txn.hwm, txn.rows, txn.pending = {}, {}, 0, []
+        txn.new_series, txn.hwm, txn.rows, txn.pending, txn.dirty = {}, {}, 0, [], {}
 
     def _write_request(self, con: duckdb.DuckDBPyConnection, req: WriteRequest, txn: _Txn) -> WriteResult:
         total = WriteResult()
@@ -344,11 +363,12 @@ class DuckDBStore:
             inserted_old, revised, unchanged_old = self._merge_old(con, prep.old, txn.now)
             inserted += inserted_old
             unchanged += unchanged_old
-        for sid, max_ts in zip(
-            prep.max_ts.column("series_id").to_pylist(), prep.max_ts.column("max_ts").to_pylist(), strict=True
-        ):
+        spans = prep.max_ts.to_pydict()
+        for sid, max_ts, min_ts in zip(spans["series_id"], spans["max_ts"], spans["min_ts"], strict=True):
             if (prev := marks.get(sid)) is None or max_ts > prev:
                 txn.hwm[sid] = max_ts
+            lo, hi = txn.dirty.get(sid, (min_ts, max_ts))
+            txn.dirty[sid] = (min(lo, min_ts), max(hi, max_ts))
         return WriteResult(inserted=inserted, revised=revised, unchanged=unchanged, series_created=created)
 
     def _merge_old(
@@ -549,13 +569,99 @@ class DuckDBStore:
         finally:
             con.close()
 
+    def _series_zones(self, con: duckdb.DuckDBPyConnection, series_ids: Sequence[int]) -> set[str]:
+        rows = con.execute(
+            "SELECT DISTINCT tz FROM series WHERE series_id IN (SELECT unnest(?::INTEGER[]))",
+            [list(series_ids)],
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def _rollup_sql(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        series_ids: Sequence[int],
+        resolution: Resolution,
+        agg: Agg,
+        tz: str,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        by_series: bool,
+    ) -> tuple[str, list[Any]] | None:
+        """The rollup query answering this bucketed read exactly, or None (see rollups.py)."""
+        plan = rollups.plan_read(resolution, agg, tz, self._series_zones(con, series_ids), start, end)
+        if plan is None:
+            return None
+        ids = list(series_ids)
+        rng: list[str] = []
+        rng_params: list[Any] = []
+        if start is not None:
+            rng.append("ts_max >= ?")
+            rng_params.append(_naive_utc(start))
+        if end is not None:
+            rng.append("ts_min < ?")
+            rng_params.append(_naive_utc(end))
+        stale = con.execute(
+            "SELECT count(*) FROM rollup_dirty WHERE series_id IN (SELECT unnest(?::INTEGER[]))"
+            + "".join(f" AND {c}" for c in rng),
+            [ids, *rng_params],
+        ).fetchall()
+        if stale and stale[0][0]:
+            return None  # written since the last refresh: the points answer
+        where = ["r.series_id IN (SELECT unnest(?::INTEGER[]))"]
+        params: list[Any] = [ids]
+        if start is not None:
+            where.append("r.bucket >= ?")
+            params.append(_naive_utc(start))
+        if end is not None:
+            where.append("r.bucket < ?")
+            params.append(_naive_utc(end))
+        return rollups.read_sql(plan, agg, " AND ".join(where), params, by_series=by_series)
+
+    def _read_snapshot(
+        self,
+        raw: tuple[str, list[Any]],
+        rollup: Callable[[duckdb.DuckDBPyConnection], tuple[str, list[Any]] | None] | None,
+        what: str,
+        explain: list[tuple[str, list[Any]]] | None,
+    ) -> pa.Table:
+        """Run the rollup query when it answers exactly, else the raw one, in one snapshot."""
+        con = self._cursor()
+        try:
+            con.execute("BEGIN")
+            sql, params = raw
+            if rollup is not None and (found := rollup(con)) is not None:
+                sql, params = found
+            if explain is not None:
+                explain.append((sql, list(params)))
+            table = con.sql(sql, params=params).to_arrow_table()
+            con.execute("COMMIT")
+            return table
+        except duckdb.Error as exc:
+            raise QueryError(f"{what} failed: {exc}") from exc
+        finally:
+            con.close()
+
     def read(self, query: ReadingsQuery, *, explain: list[tuple[str, list[Any]]] | None = None) -> pa.Table:
         params: list[Any] = []
         visible = self._visible_sql(query, params)
-        sql, params = self._bucket_sql(
-            query.resolution, query.agg, query.tz, visible, params, by_series=False
-        )
-        return self._run(sql, params, f"reading series {query.series_id}", explain)
+        raw = self._bucket_sql(query.resolution, query.agg, query.tz, visible, params, by_series=False)
+        rollup = None
+        if query.resolution is not Resolution.RAW and query.as_of is None:
+
+            def rollup(con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]] | None:
+                return self._rollup_sql(
+                    con,
+                    [query.series_id],
+                    query.resolution,
+                    query.agg,
+                    query.tz,
+                    query.start,
+                    query.end,
+                    by_series=False,
+                )
+
+        return self._read_snapshot(raw, rollup, f"reading series {query.series_id}", explain)
 
     def read_frame(
         self,
@@ -577,8 +683,27 @@ class DuckDBStore:
             where.append("ts < ?")
             params.append(_naive_utc(end))
         source = f"SELECT series_id, ts, value, quality FROM points WHERE {' AND '.join(where)}"
-        sql, params = self._bucket_sql(resolution, agg, tz, source, params, by_series=True)
-        return self._run(sql, params, f"reading {len(series_ids)} series", explain)
+        raw = self._bucket_sql(resolution, agg, tz, source, params, by_series=True)
+        rollup = None
+        if resolution is not Resolution.RAW and series_ids:
+
+            def rollup(con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]] | None:
+                return self._rollup_sql(con, series_ids, resolution, agg, tz, start, end, by_series=True)
+
+        return self._read_snapshot(raw, rollup, f"reading {len(series_ids)} series", explain)
+
+    # ------------------------------------------------------------------ rollups
+    def refresh_rollups(self) -> rollups.RefreshStats:
+        if self._read_only:
+            raise StoreError("this store was opened read-only")
+        with self._refresh_lock:
+            con = self._cursor()
+            try:
+                return rollups.refresh(con)
+            except duckdb.Error as exc:
+                raise StoreError(f"refreshing rollups failed: {exc}") from exc
+            finally:
+                con.close()
 
     def latest(self, series_ids: Sequence[int] | None = None) -> pa.Table:
         where, params = "", []
@@ -615,9 +740,14 @@ class DuckDBStore:
         try:
             row = con.execute(
                 "SELECT (SELECT count(*) FROM series), (SELECT count(*) FROM points), "
-                "(SELECT count(*) FROM points_history)"
+                "(SELECT count(*) FROM points_history), (SELECT count(*) FROM rollup_dirty)"
             ).fetchone()
         finally:
             con.close()
         assert row is not None
-        return {"series": int(row[0]), "points": int(row[1]), "superseded_versions": int(row[2])}
+        return {
+            "series": int(row[0]),
+            "points": int(row[1]),
+            "superseded_versions": int(row[2]),
+            "rollup_ranges_pending": int(row[3]),
+        }

@@ -1,0 +1,281 @@
+"""Continuous rollups on DuckDB: per series 15-minute, hourly, daily and monthly aggregates, daily
+and monthly both in UTC and in the series' own zone.
+
+Each commit appends the (series, earliest ts, latest ts) it wrote to `rollup_dirty`, in the same
+transaction, so a crash never loses the fact that buckets are stale. `refresh` recomputes exactly
+the buckets those ranges touch, from the points, and deletes the dirty rows it handled (their ids
+are the watermark: rows committed later wait for the next refresh). New, late and revised data
+are all the same to it.
+
+A bucketed read takes the rollups only when they give what the raw query gives: no dirty range
+of the series overlaps the query, `as_of` is not set, the query zone fits the grain (UTC buckets
+for sub-day widths in zones whose offset is a multiple of the width; local day and month in the
+series' zone or UTC), and the range starts and ends on bucket boundaries. Otherwise the raw
+points answer. Sums agree with the raw query up to floating-point summation order.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from gridpulse.store.base import Agg, Resolution
+from gridpulse.timeutil import zone
+
+__all__ = ["Grain", "RefreshStats", "RollupRead", "plan_read", "read_sql", "refresh"]
+
+
+class Grain(enum.IntEnum):
+    """Bucket widths kept; the value is the `grain` column."""
+
+    MIN15 = 1
+    HOUR = 2
+    DAY_UTC = 3
+    DAY_LOCAL = 4
+    MONTH_UTC = 5
+    MONTH_LOCAL = 6
+
+
+# bucket start of a point (p.ts naive UTC; s.tz the series' zone) per grain, as naive UTC
+_LOCAL = "timezone(s.tz, p.ts AT TIME ZONE 'UTC')"
+_BUCKET_SQL = {
+    Grain.MIN15: "time_bucket(INTERVAL '15 minutes', p.ts)",
+    Grain.HOUR: "date_trunc('hour', p.ts)",
+    Grain.DAY_UTC: "date_trunc('day', p.ts)",
+    Grain.MONTH_UTC: "date_trunc('month', p.ts)",
+    Grain.DAY_LOCAL: f"timezone(s.tz, date_trunc('day', {_LOCAL}))::TIMESTAMP",
+    Grain.MONTH_LOCAL: f"timezone(s.tz, date_trunc('month', {_LOCAL}))::TIMESTAMP",
+}
+# the span of whole buckets covering [r.lo, r.hi] (naive UTC) per grain
+_SPAN_SQL = {
+    Grain.MIN15: (
+        "time_bucket(INTERVAL '15 minutes', r.lo)",
+        "time_bucket(INTERVAL '15 minutes', r.hi) + INTERVAL '15 minutes'",
+    ),
+    Grain.HOUR: ("date_trunc('hour', r.lo)", "date_trunc('hour', r.hi) + INTERVAL '1 hour'"),
+    Grain.DAY_UTC: ("date_trunc('day', r.lo)", "date_trunc('day', r.hi) + INTERVAL '1 day'"),
+    Grain.MONTH_UTC: ("date_trunc('month', r.lo)", "date_trunc('month', r.hi) + INTERVAL '1 month'"),
+    Grain.DAY_LOCAL: (
+        "timezone(s.tz, date_trunc('day', timezone(s.tz, r.lo AT TIME ZONE 'UTC')))::TIMESTAMP",
+        "timezone(s.tz, date_trunc('day', timezone(s.tz, r.hi AT TIME ZONE 'UTC')) + INTERVAL '1 day')::TIMESTAMP",
+    ),
+    Grain.MONTH_LOCAL: (
+        "timezone(s.tz, date_trunc('month', timezone(s.tz, r.lo AT TIME ZONE 'UTC')))::TIMESTAMP",
+        "timezone(s.tz, date_trunc('month', timezone(s.tz, r.hi AT TIME ZONE 'UTC')) + INTERVAL '1 month')::TIMESTAMP",
+    ),
+}
+#: Ranges of one series closer than this are refreshed as one: after widening to whole months
+#: (local or UTC, offsets up to 14 h) two ranges further apart can never share a bucket.
+_MERGE_GAP = timedelta(days=33)
+
+
+@dataclass
+class RefreshStats:
+    """What one refresh did: dirty ranges handled, series touched, rollup rows written."""
+
+    ranges: int = 0
+    series: int = 0
+    rows: int = 0
+    watermark: int = 0
+
+
+def _merged(ranges: pa.Table) -> pa.Table:
+    """Dirty ranges (series_id, ts_min, ts_max) -> non-overlapping (series_id, lo, hi) per series."""
+    out_sid: list[int] = []
+    out_lo: list[datetime] = []
+    out_hi: list[datetime] = []
+    rows = ranges.sort_by([("series_id", "ascending"), ("ts_min", "ascending")]).to_pydict()
+    for sid, lo, hi in zip(rows["series_id"], rows["ts_min"], rows["ts_max"], strict=True):
+        if out_sid and out_sid[-1] == sid and lo - out_hi[-1] <= _MERGE_GAP:
+            out_hi[-1] = max(out_hi[-1], hi)
+            continue
+        out_sid.append(sid)
+        out_lo.append(lo)
+        out_hi.append(hi)
+    return pa.table(
+        {
+            "series_id": pa.array(out_sid, pa.int32()),
+            "lo": pa.array(out_lo, pa.timestamp("us")),
+            "hi": pa.array(out_hi, pa.timestamp("us")),
+        }
+    )
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> RefreshStats:
+    """Recompute the buckets the dirty ranges touch, in one transaction on `con`.
+
+    Returns:
+        RefreshStats; ranges 0 when nothing was dirty.
+    """
+    con.execute("BEGIN")
+    try:
+        watermark = con.execute("SELECT max(id) FROM rollup_dirty").fetchall()[0][0]
+        if watermark is None:
+            con.execute("COMMIT")
+            return RefreshStats()
+        dirty = con.sql(
+            "SELECT series_id, ts_min, ts_max FROM rollup_dirty WHERE id <= ?", params=[watermark]
+        ).to_arrow_table()
+        merged = _merged(dirty)
+        con.register("gp_ranges", merged)
+        written = 0
+        try:
+            for grain in Grain:
+                lo, hi = _SPAN_SQL[grain]
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE gp_span AS
+                        SELECT r.series_id, {lo} AS lo, {hi} AS hi
+                        FROM gp_ranges r JOIN series s ON s.series_id = r.series_id"""
+                )
+                con.execute(
+                    """DELETE FROM rollups WHERE grain = ? AND EXISTS (
+                           SELECT 1 FROM gp_span x WHERE x.series_id = rollups.series_id
+                           AND rollups.bucket >= x.lo AND rollups.bucket < x.hi)""",
+                    [int(grain)],
+                ).fetchall()
+                inserted = con.execute(
+                    f"""INSERT INTO rollups
+                        SELECT ?, p.series_id, {_BUCKET_SQL[grain]} AS bucket,
+                               sum(p.value), count(p.value), min(p.value), max(p.value),
+                               min(p.ts) FILTER (WHERE p.value IS NOT NULL), arg_min(p.value, p.ts),
+                               max(p.ts) FILTER (WHERE p.value IS NOT NULL), arg_max(p.value, p.ts),
+                               count(*)
+                        FROM points p
+                        JOIN gp_span x ON p.series_id = x.series_id AND p.ts >= x.lo AND p.ts < x.hi
+                        JOIN series s ON s.series_id = p.series_id
+                        GROUP BY p.series_id, bucket""",
+                    [int(grain)],
+                ).fetchall()
+                written += int(inserted[0][0]) if inserted else 0
+            con.execute("DROP TABLE IF EXISTS gp_span")
+        finally:
+            con.unregister("gp_ranges")
+        con.execute("DELETE FROM rollup_dirty WHERE id <= ?", [watermark]).fetchall()
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('rollups.watermark', ?)", [str(watermark)])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return RefreshStats(
+        ranges=dirty.num_rows,
+        series=len(set(merged.column("series_id").to_pylist())),
+        rows=written,
+        watermark=int(watermark),
+    )
+
+
+# ------------------------------------------------------------------------------------ reading
+_COMBINE = {
+    Agg.SUM: "sum(r.sum)",
+    Agg.AVG: "sum(r.sum) / nullif(sum(r.count), 0)",
+    Agg.MIN: "min(r.min)",
+    Agg.MAX: "max(r.max)",
+    Agg.FIRST: "arg_min(r.first, r.first_ts)",
+    Agg.LAST: "arg_max(r.last, r.last_ts)",
+    Agg.COUNT: "sum(r.count)::DOUBLE",
+}
+_SUBDAY_MINUTES = {Resolution.MIN15: 15, Resolution.MIN30: 30, Resolution.HOUR: 60}
+
+
+def _offsets_fit(tz: str, minutes: int, start: datetime | None, end: datetime | None) -> bool:
+    """Whether the zone's UTC offset is a multiple of `minutes` over the range (sampled weekly)."""
+    info = zone(tz)
+    lo = start or datetime(1970, 1, 1, tzinfo=UTC)
+    hi = end or datetime.now(UTC) + timedelta(days=366)
+    step = timedelta(days=7)
+    t = lo
+    while t <= hi + step:
+        off = t.astimezone(info).utcoffset() or timedelta()
+        if (off.total_seconds() / 60) % minutes:
+            return False
+        t += step
+        if t - lo > timedelta(days=366 * 30):  # beyond 30 years the zone rules repeat
+            break
+    return True
+
+
+def _aligned(ts: datetime | None, resolution: Resolution, tz: str) -> bool:
+    """Whether an instant is a bucket boundary of `resolution` in `tz` (None: unbounded)."""
+    if ts is None:
+        return True
+    local = ts.astimezone(zone(tz))
+    if resolution in _SUBDAY_MINUTES:
+        return (
+            local.second == 0 and local.microsecond == 0 and local.minute % _SUBDAY_MINUTES[resolution] == 0
+        )
+    midnight = local.hour == 0 and local.minute == 0 and local.second == 0 and local.microsecond == 0
+    if resolution is Resolution.DAY:
+        return midnight
+    if resolution is Resolution.WEEK:
+        return midnight and local.weekday() == 0
+    return midnight and local.day == 1
+
+
+@dataclass(frozen=True)
+class RollupRead:
+    """How to answer a bucketed read from the rollups: the grain and the target bucket of a row."""
+
+    grain: Grain
+    bucket_sql: str  # target bucket start (TIMESTAMPTZ) of a rollup row r.bucket
+    params: tuple[Any, ...]
+
+
+def plan_read(
+    resolution: Resolution,
+    agg: Agg,
+    tz: str,
+    series_tz: set[str],
+    start: datetime | None,
+    end: datetime | None,
+) -> RollupRead | None:
+    """The rollup grain that answers this read exactly, or None when raw points must.
+
+    Args:
+        series_tz: the zones of the series read (local grains need all of them equal to tz).
+    """
+    if resolution is Resolution.RAW or agg not in _COMBINE:
+        return None
+    if not (_aligned(start, resolution, tz) and _aligned(end, resolution, tz)):
+        return None
+    utc_bucket = "r.bucket AT TIME ZONE 'UTC'"
+    if resolution in _SUBDAY_MINUTES:
+        minutes = _SUBDAY_MINUTES[resolution]
+        if not _offsets_fit(tz, minutes, start, end):
+            return None
+        grain = Grain.MIN15 if minutes < 60 else Grain.HOUR
+        if resolution is Resolution.MIN30:
+            return RollupRead(grain, "time_bucket(INTERVAL '30 minutes', r.bucket) AT TIME ZONE 'UTC'", ())
+        return RollupRead(grain, utc_bucket, ())
+    is_utc = zone(tz).utcoffset(datetime(2000, 1, 1)) == timedelta() and _offsets_fit(tz, 24 * 60, start, end)
+    if series_tz == {tz}:
+        day, month = Grain.DAY_LOCAL, Grain.MONTH_LOCAL
+    elif is_utc:
+        day, month = Grain.DAY_UTC, Grain.MONTH_UTC
+    else:
+        return None
+    if resolution is Resolution.DAY:
+        return RollupRead(day, utc_bucket, ())
+    if resolution is Resolution.MONTH:
+        return RollupRead(month, utc_bucket, ())
+    # weeks from days: the Monday of each day's local date
+    return RollupRead(
+        day, "timezone(?, date_trunc('week', timezone(?, r.bucket AT TIME ZONE 'UTC')))", (tz, tz)
+    )
+
+
+def read_sql(
+    plan: RollupRead, agg: Agg, where: str, params: list[Any], *, by_series: bool
+) -> tuple[str, list[Any]]:
+    """SELECT [series_id,] ts, value, count from the rollups rows matching `where` (on r)."""
+    key = "r.series_id, " if by_series else ""
+    group = "1, 2" if by_series else "1"
+    sql = (
+        f"SELECT {key}{plan.bucket_sql} AS ts, {_COMBINE[agg]} AS value, sum(r.count)::BIGINT AS count "
+        f"FROM rollups r WHERE r.grain = ? AND {where} GROUP BY {group} ORDER BY {group}"
+    )
+    return sql, [*plan.params, int(plan.grain), *params]

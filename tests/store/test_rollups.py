@@ -1,0 +1,223 @@
+"""Continuous rollups: a coarse read from the rollups gives what the raw points give, after late and
+revised writes too, on DST days in two zones; stale buckets are never read."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from gridpulse.model import KEYED_BATCH_SCHEMA, Quality, SeriesMeta
+from gridpulse.store import open_store
+from gridpulse.store.base import Agg, ReadingsQuery, Resolution, SeriesFilter, Store, WriteRequest
+from gridpulse.timeutil import zone
+
+# 2024-03-01 .. 2024-04-30: spring forward in Amsterdam (03-31) and New York (03-10)
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+DAYS = 61
+FAR = datetime(2100, 1, 1, tzinfo=UTC)  # as_of far ahead: the same points, always read raw
+ZONES = {"ams": "Europe/Amsterdam", "nyc": "America/New_York"}
+
+
+def _rows(entity: str, start: datetime, n: int, *, step: timedelta, value: Any) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "entity_kind": "meter",
+                "entity_id": entity,
+                "metric": "kwh",
+                "ts": start + step * i,
+                "value": value(i),
+                "quality": int(Quality.ACTUAL),
+            }
+            for i in range(n)
+        ],
+        schema=KEYED_BATCH_SCHEMA,
+    )
+
+
+def _write(store: Store, *tables: pa.Table) -> None:
+    meta = {t.column("entity_id")[0].as_py(): t for t in tables}
+    store.write_group(
+        [
+            WriteRequest(
+                list(tables),
+                lambda key: SeriesMeta(unit="kWh", interval=timedelta(minutes=15), tz=ZONES[key.entity_id]),
+            )
+        ]
+    )
+    assert meta
+
+
+def _filled(path: Path) -> Store:
+    s = open_store(f"duckdb:///{path}")
+    n = DAYS * 96
+    # a missing stretch, null values and uneven values: buckets of every shape
+    ams = _rows(
+        "ams", T0, n, step=timedelta(minutes=15), value=lambda i: None if i % 97 == 5 else (i % 13) * 0.25
+    )
+    nyc = _rows("nyc", T0, n, step=timedelta(minutes=15), value=lambda i: math.sin(i / 7) + 1.5)
+    nyc = nyc.filter(pa.array([not (400 <= i < 500) for i in range(n)]))
+    _write(s, ams, nyc)
+    return s
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Shared by the read-only tests: filled and refreshed once."""
+    s = _filled(tmp_path_factory.mktemp("rollups") / "r.duckdb")
+    s.refresh_rollups()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def fresh_store(tmp_path: Path) -> Any:
+    s = _filled(tmp_path / "r.duckdb")
+    yield s
+    s.close()
+
+
+def _sid(store: Store, entity: str) -> int:
+    (series,) = store.list_series(SeriesFilter(entity_id=entity))
+    return series.series_id
+
+
+def _read(store: Store, q: ReadingsQuery) -> tuple[list[Any], list[Any], str]:
+    explain: list[tuple[str, list[Any]]] = []
+    t = store.read(q, explain=explain)
+    return t.column("ts").to_pylist(), t.column("value").to_pylist(), explain[0][0]
+
+
+def _same(a: list[Any], b: list[Any]) -> bool:
+    return len(a) == len(b) and all(
+        (x is None and y is None)
+        or (x is not None and y is not None and math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-9))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def _local_midnight(day: str, tz: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=zone(tz))
+
+
+CASES = [
+    (Resolution.MIN15, None),
+    (Resolution.MIN30, None),
+    (Resolution.HOUR, None),
+    (Resolution.DAY, None),
+    (Resolution.WEEK, None),
+    (Resolution.MONTH, None),
+    (Resolution.DAY, "UTC"),
+    (Resolution.MONTH, "UTC"),
+    (Resolution.HOUR, "UTC"),
+]
+
+
+@pytest.mark.parametrize("entity", ["ams", "nyc"])
+@pytest.mark.parametrize(("resolution", "tz"), CASES)
+@pytest.mark.parametrize("agg", list(Agg))
+def test_rollup_read_equals_raw_read(
+    store: Store, entity: str, resolution: Resolution, tz: str | None, agg: Agg
+) -> None:
+    zone_name = tz or ZONES[entity]
+    # aligned on weeks and months in the query's zone: every bucket whole
+    start = (
+        _local_midnight("2024-03-04", zone_name)
+        if resolution is Resolution.WEEK
+        else _local_midnight("2024-03-01", zone_name)
+    )
+    end = (
+        _local_midnight("2024-04-29", zone_name)
+        if resolution is Resolution.WEEK
+        else _local_midnight("2024-05-01", zone_name)
+    )
+    q = ReadingsQuery(_sid(store, entity), start=start, end=end, resolution=resolution, agg=agg, tz=zone_name)
+    ts, values, sql = _read(store, q)
+    raw_ts, raw_values, raw_sql = _read(
+        store,
+        ReadingsQuery(
+            q.series_id, start=start, end=end, resolution=resolution, agg=agg, tz=zone_name, as_of=FAR
+        ),
+    )
+    assert "rollups" in sql and "rollups" not in raw_sql
+    assert ts == raw_ts
+    assert _same(values, raw_values)
+
+
+def test_days_of_23_and_25_hours_have_their_own_hours(store: Store) -> None:
+    sid = _sid(store, "ams")
+    start, end = (
+        _local_midnight("2024-03-31", "Europe/Amsterdam"),
+        _local_midnight("2024-04-01", "Europe/Amsterdam"),
+    )
+    ts, _, sql = _read(
+        store,
+        ReadingsQuery(
+            sid, start=start, end=end, resolution=Resolution.HOUR, agg=Agg.COUNT, tz="Europe/Amsterdam"
+        ),
+    )
+    assert "rollups" in sql and len(ts) == 23
+
+
+def test_late_and_revised_rows_are_read_raw_until_refreshed_then_from_fresh_rollups(
+    fresh_store: Store,
+) -> None:
+    store = fresh_store
+    store.refresh_rollups()
+    sid = _sid(store, "nyc")
+    tz = ZONES["nyc"]
+    start, end = _local_midnight("2024-03-01", tz), _local_midnight("2024-05-01", tz)
+    q = ReadingsQuery(sid, start=start, end=end, resolution=Resolution.DAY, agg=Agg.SUM, tz=tz)
+    before = _read(store, q)[1]
+    # late rows fill part of the gap; one earlier value is revised
+    late = _rows(
+        "nyc", T0 + timedelta(minutes=15 * 400), 20, step=timedelta(minutes=15), value=lambda i: 10.0
+    )
+    revised = _rows(
+        "nyc", T0 + timedelta(minutes=15 * 3), 1, step=timedelta(minutes=15), value=lambda i: 99.0
+    )
+    _write(store, late, revised)
+    assert store.stats()["rollup_ranges_pending"] > 0
+    ts, stale_view, sql = _read(store, q)
+    assert "rollups" not in sql  # stale buckets are never read
+    raw = _read(
+        store,
+        ReadingsQuery(sid, start=start, end=end, resolution=Resolution.DAY, agg=Agg.SUM, tz=tz, as_of=FAR),
+    )
+    assert _same(stale_view, raw[1]) and not _same(stale_view, before)
+    stats = store.refresh_rollups()
+    assert stats.ranges >= 1 and store.stats()["rollup_ranges_pending"] == 0
+    ts2, fresh, sql2 = _read(store, q)
+    assert "rollups" in sql2 and ts2 == ts and _same(fresh, raw[1])
+
+
+def test_unaligned_range_and_as_of_read_the_points(store: Store) -> None:
+    sid = _sid(store, "ams")
+    q = ReadingsQuery(sid, start=T0 + timedelta(minutes=7), resolution=Resolution.HOUR, agg=Agg.SUM, tz="UTC")
+    assert "rollups" not in _read(store, q)[2]
+    q2 = ReadingsQuery(sid, resolution=Resolution.DAY, agg=Agg.SUM, tz="Asia/Kolkata")  # not the series' zone
+    assert "rollups" not in _read(store, q2)[2]
+
+
+def test_frame_reads_use_rollups_and_match_raw(store: Store) -> None:
+    ids = [_sid(store, "ams"), _sid(store, "nyc")]
+    explain: list[tuple[str, list[Any]]] = []
+    frame = store.read_frame(ids, resolution=Resolution.HOUR, agg=Agg.AVG, tz="UTC", explain=explain)
+    assert "rollups" in explain[0][0]
+    for sid in ids:
+        part = frame.filter(pa.compute.equal(frame.column("series_id"), sid))
+        raw = store.read(ReadingsQuery(sid, resolution=Resolution.HOUR, agg=Agg.AVG, tz="UTC", as_of=FAR))
+        assert part.column("ts").to_pylist() == raw.column("ts").to_pylist()
+        assert _same(part.column("value").to_pylist(), raw.column("value").to_pylist())
+        assert part.column("count").to_pylist() == raw.column("count").to_pylist()
+
+
+def test_refresh_with_nothing_dirty_does_nothing(fresh_store: Store) -> None:
+    assert fresh_store.stats()["rollup_ranges_pending"] == 2  # one commit of two series: a range each
+    fresh_store.refresh_rollups()
+    assert fresh_store.refresh_rollups().ranges == 0
