@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from gridpulse.model import Series, SeriesKey, SeriesMeta, WriteResult
+from gridpulse.store.retention import ExpiryPlan, ExpiryReport
 
 __all__ = [
     "REFERENCE_KINDS",
@@ -186,6 +187,16 @@ class Store(Protocol):
 
     def stats(self) -> dict[str, int]:
         """Counts for the overview: series, points, superseded versions, rollup ranges pending."""
+
+    # --- retention ---
+    def expire(self, plan: ExpiryPlan, *, dry_run: bool = False) -> ExpiryReport:
+        """Delete raw points (and their superseded versions) and rollup rows before the plan's
+        cutoffs, in one transaction, after refreshing the rollups; with dry_run only count them.
+        Rollups of expired raw points are kept until their own cutoff.
+
+        Raises:
+            StoreError: nothing was deleted.
+        """
 
     # --- rollups (any thread; one refresh at a time) ---
     def refresh_rollups(self) -> Any:

@@ -129,13 +129,16 @@ def refresh(con: duckdb.DuckDBPyConnection) -> RefreshStats:
                 lo, hi = _SPAN_SQL[grain]
                 con.execute(
                     f"""CREATE OR REPLACE TEMP TABLE gp_span AS
-                        SELECT r.series_id, {lo} AS lo, {hi} AS hi
+                        SELECT r.series_id, {lo} AS lo, {hi} AS hi, s.raw_floor AS floor
                         FROM gp_ranges r JOIN series s ON s.series_id = r.series_id"""
                 )
+                # buckets that start before a series' raw floor lost raw points to retention: their
+                # rollups stay as they were computed from the whole bucket
                 con.execute(
                     """DELETE FROM rollups WHERE grain = ? AND EXISTS (
                            SELECT 1 FROM gp_span x WHERE x.series_id = rollups.series_id
-                           AND rollups.bucket >= x.lo AND rollups.bucket < x.hi)""",
+                           AND rollups.bucket >= x.lo AND rollups.bucket < x.hi
+                           AND rollups.bucket >= coalesce(x.floor, rollups.bucket))""",
                     [int(grain)],
                 ).fetchall()
                 inserted = con.execute(
@@ -148,7 +151,8 @@ def refresh(con: duckdb.DuckDBPyConnection) -> RefreshStats:
                         FROM points p
                         JOIN gp_span x ON p.series_id = x.series_id AND p.ts >= x.lo AND p.ts < x.hi
                         JOIN series s ON s.series_id = p.series_id
-                        GROUP BY p.series_id, bucket""",
+                        GROUP BY p.series_id, bucket
+                        HAVING bucket >= coalesce(any_value(x.floor), bucket)""",
                     [int(grain)],
                 ).fetchall()
                 written += int(inserted[0][0]) if inserted else 0

@@ -94,6 +94,8 @@ _V2 = [
         series_id INTEGER NOT NULL,
         ts_min TIMESTAMP NOT NULL,
         ts_max TIMESTAMP NOT NULL)""",
+    # raw points before raw_floor were expired by retention; their rollups are kept as they were
+    """ALTER TABLE series ADD COLUMN IF NOT EXISTS raw_floor TIMESTAMP""",
     # a store written before rollups existed: everything it holds is still to be rolled up
     """INSERT INTO rollup_dirty (series_id, ts_min, ts_max)
        SELECT series_id, min(ts), max(ts) FROM points GROUP BY series_id""",

@@ -38,6 +38,7 @@ from gridpulse.store.base import (
 from gridpulse.store.duckdb import rollups
 from gridpulse.store.duckdb.schema import MIGRATIONS, SCHEMA_VERSION
 from gridpulse.store.prepare import NAIVE_TS, distinct_keys, prepare_batch
+from gridpulse.store.retention import ExpiryPlan, ExpiryReport
 
 __all__ = ["DuckDBStore"]
 
@@ -691,6 +692,66 @@ class DuckDBStore:
                 return self._rollup_sql(con, series_ids, resolution, agg, tz, start, end, by_series=True)
 
         return self._read_snapshot(raw, rollup, f"reading {len(series_ids)} series", explain)
+
+    # ------------------------------------------------------------------ retention
+    def expire(self, plan: ExpiryPlan, *, dry_run: bool = False) -> ExpiryReport:
+        if self._read_only and not dry_run:
+            raise StoreError("this store was opened read-only")
+        ids = sorted(set(plan.raw_before) | set(plan.rollups_before))
+        report = ExpiryReport(dry_run=dry_run)
+        if not ids:
+            return report
+        if not dry_run:
+            self.refresh_rollups()  # the buckets about to lose raw points are complete first
+        cut = pa.table(
+            {
+                "series_id": pa.array(ids, pa.int32()),
+                "raw_before": pa.array([plan.raw_before.get(i) for i in ids], pa.timestamp("us", tz="UTC")),
+                "rollups_before": pa.array(
+                    [plan.rollups_before.get(i) for i in ids], pa.timestamp("us", tz="UTC")
+                ),
+            }
+        )
+        counts = {
+            "points": "SELECT p.series_id, count(*) FROM points p JOIN gp_cut c ON p.series_id = c.series_id "
+            "WHERE p.ts < c.raw_before::TIMESTAMP GROUP BY 1",
+            "history": "SELECT p.series_id, count(*) FROM points_history p JOIN gp_cut c ON p.series_id = c.series_id "
+            "WHERE p.ts < c.raw_before::TIMESTAMP GROUP BY 1",
+            "rollup_rows": "SELECT r.series_id, count(*) FROM rollups r JOIN gp_cut c ON r.series_id = c.series_id "
+            "WHERE r.bucket < c.rollups_before::TIMESTAMP GROUP BY 1",
+        }
+        # the writer's lock: an expiry and a revision of the same old rows must not interleave
+        with self._write_lock:
+            con = self._cursor()
+            con.register("gp_cut", cut)
+            try:
+                con.execute("BEGIN")
+                for name, sql in counts.items():
+                    setattr(report, name, {int(a): int(b) for a, b in con.execute(sql).fetchall()})
+                if not dry_run:
+                    for table, col, cutoff in (
+                        ("points", "ts", "raw_before"),
+                        ("points_history", "ts", "raw_before"),
+                        ("rollups", "bucket", "rollups_before"),
+                    ):
+                        con.execute(
+                            f"""DELETE FROM {table} USING gp_cut c WHERE {table}.series_id = c.series_id
+                                AND {table}.{col} < c.{cutoff}::TIMESTAMP"""
+                        ).fetchall()
+                    con.execute(
+                        """UPDATE series SET raw_floor = greatest(coalesce(series.raw_floor, c.raw_before::TIMESTAMP),
+                                                                 c.raw_before::TIMESTAMP)
+                           FROM gp_cut c WHERE series.series_id = c.series_id AND c.raw_before IS NOT NULL"""
+                    ).fetchall()
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise StoreError(f"expiring old data failed, nothing was deleted: {exc}") from exc
+            finally:
+                con.unregister("gp_cut")
+                con.close()
+        return report
 
     # ------------------------------------------------------------------ rollups
     def refresh_rollups(self) -> rollups.RefreshStats:
