@@ -146,7 +146,7 @@ def gridpulse_store(ds: Path, work: Path) -> dict[str, Any]:
     """Parquet -> KEYED_BATCH_SCHEMA batches -> the single Writer -> the DuckDB store, one request."""
     from gridpulse import __version__
     from gridpulse.ingest.writer import Writer
-    from gridpulse.model import KEYED_BATCH_SCHEMA, Quality, SeriesMeta
+    from gridpulse.model import ENCODED_KEYED_BATCH_SCHEMA, Quality, SeriesMeta
     from gridpulse.store import WriteRequest, open_store
 
     data = work / "gp"
@@ -155,19 +155,24 @@ def gridpulse_store(ds: Path, work: Path) -> dict[str, Any]:
     writer = Writer(store).start()
     meta = SeriesMeta(unit="kWh", interval=timedelta(minutes=15))
 
+    def const(value: str, n: int) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value]))
+
     def batches() -> Iterator[pa.Table]:
-        for rb in pq.ParquetFile(ds / "meter_usage.parquet").iter_batches(batch_size=100_000):
+        # ids dictionary-encoded as Parquet stores them, the way `gridpulse load` reads them
+        pf = pq.ParquetFile(ds / "meter_usage.parquet", read_dictionary=["meter_id"])
+        for rb in pf.iter_batches(batch_size=100_000):
             n = rb.num_rows
             yield pa.table(
                 [
-                    pa.repeat(pa.scalar("meter"), n),
+                    const("meter", n),
                     rb.column("meter_id"),
-                    pa.repeat(pa.scalar("kwh"), n),
+                    const("kwh", n),
                     rb.column("ts"),
                     rb.column("kwh"),
-                    pa.repeat(pa.scalar(int(Quality.ACTUAL), pa.int8()), n),
+                    pa.array(np.full(n, int(Quality.ACTUAL), np.int8)),
                 ],
-                schema=KEYED_BATCH_SCHEMA,
+                schema=ENCODED_KEYED_BATCH_SCHEMA,
             )
 
     t0 = time.perf_counter()

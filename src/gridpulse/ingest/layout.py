@@ -187,9 +187,13 @@ def batch_points(chunk: RawChunk, layout: Layout, m: Mapping) -> tuple[pa.Table,
     names = set(chunk.table.column_names)
     bad: RowProblems = {}
 
-    def column(name: str) -> pa.Array:
+    def column(name: str, *, ids: bool = False) -> pa.Array:
         if name in names:
-            return chunk.table.column(name).combine_chunks()
+            col = chunk.table.column(name).combine_chunks()
+            # Parquet text arrives dictionary-encoded: ids keep it (to_ids reads it), others decode
+            if pa.types.is_dictionary(col.type) and not ids:
+                return col.dictionary_decode()
+            return col
         return pa.nulls(n, pa.string())
 
     def merge(name: str | None, found: Bad) -> None:
@@ -217,10 +221,10 @@ def batch_points(chunk: RawChunk, layout: Layout, m: Mapping) -> tuple[pa.Table,
     else:
         assert layout.entity is not None
         missing_key(layout.entity, "entity id")
-        entity, found = to_ids(column(layout.entity), what="entity id")
+        entity, found = to_ids(column(layout.entity, ids=True), what="entity id")
         merge(layout.entity, found)
     if layout.kind_column is not None:
-        kind, found = to_ids(column(layout.kind_column), what="entity kind")
+        kind, found = to_ids(column(layout.kind_column, ids=True), what="entity kind")
         merge(layout.kind_column, found)
     else:
         kind = const_ids(layout.kind, n)
@@ -235,7 +239,7 @@ def batch_points(chunk: RawChunk, layout: Layout, m: Mapping) -> tuple[pa.Table,
         assert layout.value_column is not None
         if layout.metric_column is not None:
             missing_key(layout.metric_column, "metric")
-            metric, found = to_ids(column(layout.metric_column), what="metric")
+            metric, found = to_ids(column(layout.metric_column, ids=True), what="metric")
             merge(layout.metric_column, found)
         else:
             metric = const_ids(layout.metric_const, n)

@@ -335,7 +335,15 @@ class FileSource:
             self._stack.callback(path.unlink, missing_ok=True)
             with gzip.open(self.path, "rb") as src, path.open("wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-        pf = self._stack.enter_context(pq.ParquetFile(path))
+        # text columns come dictionary-encoded (as Parquet usually stores them): ids repeat over
+        # millions of rows, and the store keys them by dictionary code without hashing strings
+        with pq.ParquetFile(path) as probe:
+            text = [
+                f.name
+                for f in probe.schema_arrow
+                if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            ]
+        pf = self._stack.enter_context(pq.ParquetFile(path, read_dictionary=text))
         meta = pf.schema_arrow.metadata or {}
         self.series_meta = decode_series_meta(meta.get(SERIES_META_KEY))
         total = max(pf.metadata.num_rows, 1)
