@@ -17,8 +17,8 @@ from gridpulse.analytics.energy import (
     consumption_from_register_kwh,
     energy_from_power_kwh,
     energy_kwh,
-    local_periods,
 )
+from gridpulse.analytics.periods import local_periods
 from gridpulse.datasets import load_ausgrid_solar_home_c12, load_pjm_hourly
 from gridpulse.errors import QueryError
 

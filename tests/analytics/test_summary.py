@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from gridpulse.analytics.energy import Period, energy_kwh
+from gridpulse.analytics.energy import energy_kwh
+from gridpulse.analytics.periods import Period
 from gridpulse.analytics.summary import summarise
 from gridpulse.demo import generate_fleet
 from gridpulse.errors import QueryError

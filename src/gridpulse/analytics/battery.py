@@ -16,15 +16,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
-from gridpulse.analytics.demand import first_extreme
-from gridpulse.analytics.energy import (
-    Period,
-    energy_from_power_kwh,
-    local_periods,
+from gridpulse.analytics.energy import energy_from_power_kwh
+from gridpulse.analytics.frames import (
+    capacity_per_row,
+    first_extreme,
+    null_note,
     read_frame,
+    run_lengths,
     segment_starts,
 )
-from gridpulse.analytics.generation import capacity_per_row
+from gridpulse.analytics.periods import Period, local_periods
 from gridpulse.errors import QueryError
 from gridpulse.model import TS_TYPE
 
@@ -67,22 +68,51 @@ def soc_daily(
     table = pa.table(
         {
             "series_id": pa.array(f.series_id[at], pa.int32()),
-            "start": pa.array(p.start_us[at], TS_TYPE),
-            "local_date": pa.array(p.local_days[at], pa.date32()),
+            **p.columns(at),
             "soc_min_pct": pa.array(low, pa.float64()),
             "soc_max_pct": pa.array(high, pa.float64()),
             "soc_min_at": pa.array(f.ts_us[low_i], TS_TYPE),
             "soc_max_at": pa.array(f.ts_us[high_i], TS_TYPE),
-            "samples": pa.array(np.diff(np.r_[at, len(f.ts_us)]), pa.int64()),
+            "samples": pa.array(run_lengths(at, len(f.ts_us)), pa.int64()),
         }
     )
-    notes = [f"{f.nulls} null values skipped"] if f.nulls else []
-    return AnalyticResult(table, {"soc_min_pct": "%", "soc_max_pct": "%"}, notes)
+    return AnalyticResult(table, {"soc_min_pct": "%", "soc_max_pct": "%"}, null_note(f.nulls))
 
 
-def _with_value(frame: pa.Table, value: str, column: pa.ChunkedArray) -> pa.Table:
-    """The frame with its value column replaced (NaN read as null first)."""
-    return frame.set_column(frame.column_names.index(value), value, column)
+def _held(
+    frame: pa.Table,
+    column: pa.ChunkedArray,
+    *,
+    period: Period,
+    tz: str,
+    max_gap: timedelta,
+    names: tuple[str, str, str],
+) -> AnalyticResult:
+    """`column`, in place of the value column, held from each sample to the next, summed per period.
+
+    Args:
+        frame: long frame whose value column `column` replaces.
+        column: the values to hold, e.g. power [kW] or a 0/1 indicator. [unit]
+        period: as for `energy.energy_from_power_kwh`.
+        tz: IANA zone of the site.
+        max_gap: the longest spacing between samples that is bridged. [timedelta]
+        names: the series id, timestamp and value column names.
+
+    Returns:
+        As `energy.energy_from_power_kwh` with samples="interval_average": `energy_kwh` holds the
+        sum of value × time held [unit × h].
+    """
+    series_id, ts, value = names
+    return energy_from_power_kwh(
+        frame.set_column(frame.column_names.index(value), value, column),
+        period=period,
+        tz=tz,
+        max_gap=max_gap,
+        samples="interval_average",
+        series_id=series_id,
+        ts=ts,
+        value=value,
+    )
 
 
 def _clean(frame: pa.Table, value: str) -> pa.ChunkedArray:
@@ -130,29 +160,18 @@ def equivalent_full_cycles(
     """
     power = _clean(power_frame, value)
     zero = pa.scalar(0.0, pa.float64())
-    parts = []
     discharge = pc.if_else(pc.greater(power, 0), power, zero)
     charge = pc.if_else(pc.less(power, 0), pc.negate(power), zero)
-    for side in (discharge, charge):
-        parts.append(
-            energy_from_power_kwh(
-                _with_value(power_frame, value, side),
-                period=period,
-                tz=tz,
-                max_gap=max_gap,
-                samples="interval_average",
-                series_id=series_id,
-                ts=ts,
-                value=value,
-            )
-        )
-    out, charged = parts[0], parts[1].table.column("energy_kwh")
+    names = (series_id, ts, value)
+    out = _held(power_frame, discharge, period=period, tz=tz, max_gap=max_gap, names=names)
+    charged = _held(power_frame, charge, period=period, tz=tz, max_gap=max_gap, names=names)
+    charged_kwh = charged.table.column("energy_kwh")
     sid = out.table.column("series_id").to_numpy()
     discharged = out.table.column("energy_kwh").to_numpy()
     capacity = capacity_per_row(sid, capacity_kwh, "capacity_kwh")
     table = (
         out.table.rename_columns(["series_id", "start", "local_date", "discharged_kwh", "covered_h", "gaps"])
-        .add_column(4, "charged_kwh", charged)
+        .add_column(4, "charged_kwh", charged_kwh)
         .add_column(5, "cycles", pa.array(discharged / capacity, pa.float64()))
     )
     units = {"discharged_kwh": "kWh", "charged_kwh": "kWh", "cycles": "1", "covered_h": "h"}
@@ -195,16 +214,7 @@ def time_below_threshold(
     if not 0 <= threshold_pct <= 100:
         raise QueryError(f"threshold_pct={threshold_pct} must be a percentage (0..100)")
     below = pc.cast(pc.less(_clean(frame, value), threshold_pct), pa.float64())
-    out = energy_from_power_kwh(
-        _with_value(frame, value, below),
-        period=period,
-        tz=tz,
-        max_gap=max_gap,
-        samples="interval_average",
-        series_id=series_id,
-        ts=ts,
-        value=value,
-    )
+    out = _held(frame, below, period=period, tz=tz, max_gap=max_gap, names=(series_id, ts, value))
     # a 0/1 indicator integrated over time is the time it was 1
     table = out.table.rename_columns(["series_id", "start", "local_date", "below_h", "covered_h", "gaps"])
     return AnalyticResult(table, {"below_h": "h", "covered_h": "h"}, out.notes)

@@ -4,36 +4,24 @@ This is the daily ingestion coverage check of the storage design: for every seri
 day, how many intervals the grid holds, how many arrived with a value, and how many timestamps
 arrived off the grid. The grid is every multiple of `interval` since 1970-01-01 00:00 UTC, so
 the same instant is on or off the grid whatever range is asked for (chunked equals whole).
-
-The frame helpers at the bottom (`frame_arrays`, `instant_us`, `local_midnights_us`) are shared
-by the other analytics that read a long frame.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Final
+from datetime import datetime, timedelta
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
+from gridpulse.analytics.frames import I32, I64, Mask, frame_arrays, grid_count, instant_us, interval_us
+from gridpulse.analytics.periods import US_PER_DAY, local_midnights_us, wall_clock_us
 from gridpulse.errors import QueryError
 from gridpulse.model import TS_TYPE
 from gridpulse.timeutil import zone
 
-__all__ = ["coverage", "frame_arrays", "gaps", "group_sum", "instant_us", "interval_us", "local_midnights_us"]
-
-I32 = npt.NDArray[np.int32]
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
-Mask = npt.NDArray[np.bool_]
-
-_US_PER_DAY: Final = 86_400_000_000
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+__all__ = ["coverage", "gaps"]
 
 
 def coverage(
@@ -81,10 +69,10 @@ def coverage(
     zone(tz)
     sid, ts_us, _val, valid = frame_arrays(frame, series_id=series_id, ts=ts, value=value)
     ids = _series_list(sid, series_ids)
-    wall = _wall_us(np.array([lo, hi - 1], np.int64), tz)
-    days = np.arange(wall[0] // _US_PER_DAY, wall[1] // _US_PER_DAY + 2, dtype=np.int64)
+    wall = wall_clock_us(np.array([lo, hi - 1], np.int64), tz)
+    days = np.arange(wall[0] // US_PER_DAY, wall[1] // US_PER_DAY + 2, dtype=np.int64)
     bounds = np.clip(local_midnights_us(days, tz), lo, hi)
-    expected = _ceil_div(bounds[1:], iv) - _ceil_div(bounds[:-1], iv)
+    expected = grid_count(bounds[:-1], bounds[1:], iv)
 
     inside = (ts_us >= lo) & (ts_us < hi) & np.isin(sid, ids)
     day_of = np.searchsorted(bounds, ts_us, side="right") - 1
@@ -155,7 +143,8 @@ def gaps(
     lo, hi = _range(start, end)
     sid, ts_us, _val, valid = frame_arrays(frame, series_id=series_id, ts=ts, value=value)
     ids = _series_list(sid, series_ids)
-    first, stop = int(_ceil_div(np.array([lo]), iv)[0]) * iv, int(_ceil_div(np.array([hi]), iv)[0]) * iv
+    # the grid instants in [lo, hi) are first, first + iv, ..., up to stop (exclusive)
+    first, stop = -(-lo // iv) * iv, -(-hi // iv) * iv
     keep = (ts_us >= lo) & (ts_us < hi) & (ts_us % iv == 0) & valid & np.isin(sid, ids)
     order = np.lexsort((ts_us[keep], sid[keep]))
     s_sorted, t_sorted = sid[keep][order], ts_us[keep][order]
@@ -202,10 +191,6 @@ def _series_list(sid: I32, series_ids: Sequence[int] | None) -> I64:
     return np.asarray(chosen, np.int64)
 
 
-def _ceil_div(x: I64, step: int) -> I64:
-    return np.asarray(-((-x) // step), np.int64)
-
-
 def _count_distinct(ids: I64, sid: I32, day: I64, ts_us: I64, mask: Mask, n_days: int) -> I64:
     """Distinct instants per (series in `ids`, day), as an array of shape (len(ids), n_days)."""
     counts = np.zeros((len(ids), n_days), np.int64)
@@ -219,112 +204,3 @@ def _count_distinct(ids: I64, sid: I32, day: I64, ts_us: I64, mask: Mask, n_days
     first[1:] = (row[1:] != row[:-1]) | (t[1:] != t[:-1])
     flat = np.bincount(row[first] * n_days + d[first], minlength=len(ids) * n_days)
     return np.asarray(flat.reshape(len(ids), n_days), np.int64)
-
-
-def _wall_us(ts_us: I64, tz: str) -> I64:
-    local = pc.local_timestamp(pa.array(ts_us, pa.int64()).cast(TS_TYPE).cast(pa.timestamp("us", tz)))
-    return np.asarray(local.cast(pa.int64()).to_numpy(zero_copy_only=False), np.int64)
-
-
-# ------------------------------------------------------------------------------ frame helpers
-def interval_us(interval: timedelta, param: str = "interval") -> int:
-    """`interval` in whole microseconds. Raises QueryError naming `param` unless it is positive. [µs]"""
-    if not isinstance(interval, timedelta) or interval <= timedelta(0):
-        raise QueryError(f"{param}={interval!r} must be a positive timedelta, e.g. timedelta(minutes=15)")
-    return interval // timedelta(microseconds=1)
-
-
-def instant_us(value: datetime, param: str) -> int:
-    """An aware datetime as microseconds since 1970-01-01 UTC. [µs]
-
-    Raises:
-        QueryError: naming `param`, when the datetime is naive (no instant is assumed).
-    """
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise QueryError(f"{param}={value!r} is naive: pass an aware datetime, e.g. tzinfo=UTC")
-    return (value - _EPOCH) // timedelta(microseconds=1)
-
-
-def local_midnights_us(days: I64, tz: str) -> I64:
-    """The UTC instant at which each local date starts in `tz`. [µs since 1970-01-01 UTC]
-
-    Where a zone skips midnight (clocks jump 00:00 -> 01:00) the day starts at the jump; where
-    midnight happens twice, at the first one.
-
-    Args:
-        days: local dates as days since 1970-01-01. [days]
-        tz: IANA zone.
-    """
-    wall = pa.array(days * _US_PER_DAY, pa.int64()).cast(pa.timestamp("us"))
-    utc = pc.assume_timezone(wall, timezone=tz, ambiguous="earliest", nonexistent="latest")
-    return np.asarray(utc.cast(pa.int64()).to_numpy(zero_copy_only=False), np.int64)
-
-
-def frame_arrays(
-    frame: pa.Table, *, series_id: str = "series_id", ts: str = "ts", value: str = "value"
-) -> tuple[I32, I64, F64, Mask]:
-    """A long frame's columns as numpy: series ids, UTC instants [µs], values, and where a value is.
-
-    Args:
-        frame: series_id (integer), ts (timestamp with a zone), value (number; null and NaN are
-            both "no value").
-        series_id, ts, value: column names.
-
-    Returns:
-        (series ids int32, instants int64 [µs since 1970-01-01 UTC], values float64 with NaN
-        where null, mask of rows holding a value).
-
-    Raises:
-        QueryError: a column is missing, of the wrong type, a naive ts, or null series_id or ts.
-    """
-    if not isinstance(frame, pa.Table):
-        raise QueryError(f"frame must be a pyarrow Table, got {type(frame).__name__}: use pa.table(...)")
-    missing = [c for c in (series_id, ts, value) if c not in frame.column_names]
-    if missing:
-        raise QueryError(
-            f"frame has no column {missing[0]!r} (it has {frame.column_names}): "
-            f"rename it or pass {missing[0]}=<column name>"
-        )
-    s_col, t_col, v_col = frame.column(series_id), frame.column(ts), frame.column(value)
-    if not pa.types.is_integer(s_col.type):
-        raise QueryError(f"frame column {series_id!r} is {s_col.type}, not an integer series id")
-    if not pa.types.is_timestamp(t_col.type) or t_col.type.tz is None:
-        raise QueryError(
-            f"frame column {ts!r} is {t_col.type}: it must be an aware timestamp, e.g. timestamp[us, UTC]"
-        )
-    if not (pa.types.is_floating(v_col.type) or pa.types.is_integer(v_col.type)):
-        raise QueryError(f"frame column {value!r} is {v_col.type}, not a number")
-    if s_col.null_count or t_col.null_count:
-        raise QueryError(f"frame columns {series_id!r} and {ts!r} must not hold nulls: drop those rows")
-    sid = np.asarray(s_col.to_numpy(), np.int32)
-    ts_us = np.asarray(t_col.cast(TS_TYPE).cast(pa.int64()).to_numpy(), np.int64)
-    val = np.asarray(v_col.cast(pa.float64()).fill_null(np.nan).to_numpy(), np.float64)
-    return sid, ts_us, val, ~np.isnan(val)
-
-
-def group_sum(keys: Sequence[I64], values: F64) -> tuple[list[I64], F64, I64]:
-    """Sum `values` per distinct key tuple, in key order, deterministically.
-
-    Sums run in input order within a group, so a series gives the same bits alone or among
-    many (hash aggregation does not promise that).
-
-    Args:
-        keys: equally long int64 arrays, the most significant first.
-        values: the values to add.
-
-    Returns:
-        (the distinct key arrays, sorted; sums; row counts).
-    """
-    order = np.lexsort(tuple(reversed(keys)))
-    sorted_keys = [k[order] for k in keys]
-    n = len(values)
-    if n == 0:
-        return sorted_keys, np.empty(0, np.float64), np.empty(0, np.int64)
-    change = np.zeros(n, np.bool_)
-    change[0] = True
-    for k in sorted_keys:
-        change[1:] |= k[1:] != k[:-1]
-    starts = np.flatnonzero(change)
-    sums = np.add.reduceat(values[order], starts)
-    counts = np.diff(np.append(starts, n))
-    return [k[starts] for k in sorted_keys], np.asarray(sums, np.float64), np.asarray(counts, np.int64)

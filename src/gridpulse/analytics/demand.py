@@ -17,85 +17,30 @@ from datetime import timedelta
 from typing import Final, Literal
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
 from gridpulse.analytics.base import AnalyticResult
-from gridpulse.analytics.energy import (
-    US_PER_H,
-    Frame,
-    Period,
-    local_periods,
+from gridpulse.analytics.frames import (
+    F64,
+    I32,
+    I64,
+    first_extreme,
+    interval_us,
+    null_note,
     read_frame,
+    row_interval_us,
+    run_lengths,
     segment_starts,
 )
+from gridpulse.analytics.periods import US_PER_H, Period, local_periods
 from gridpulse.errors import QueryError
 from gridpulse.model import TS_TYPE
 
-__all__ = [
-    "WINDOWS",
-    "Windows",
-    "first_extreme",
-    "load_duration_curve",
-    "load_factor",
-    "peak_demand_kw",
-    "row_interval_us",
-    "window_demand",
-]
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
-I32 = npt.NDArray[np.int32]
+__all__ = ["WINDOWS", "Windows", "load_duration_curve", "load_factor", "peak_demand_kw", "window_demand"]
 
 #: The demand windows gridpulse computes.
 WINDOWS: Final = (timedelta(minutes=15), timedelta(minutes=30), timedelta(minutes=60))
-_US: Final = timedelta(microseconds=1)
 InputUnit = Literal["kwh", "kw"]
-
-
-def row_interval_us(f: Frame, interval: timedelta | None) -> I64:
-    """The length of the interval each row covers.
-
-    Args:
-        f: a sorted frame.
-        interval: the rows' interval, or None for the smallest spacing between a series' rows.
-
-    Returns:
-        One length per row. [µs]
-
-    Raises:
-        QueryError: interval not positive, or None and a series has a single row.
-    """
-    if interval is not None:
-        if interval <= timedelta(0):
-            raise QueryError(f"interval={interval} must be positive, e.g. timedelta(minutes=15)")
-        return np.full(len(f.ts_us), interval // _US, dtype=np.int64)
-    if len(f.ts_us) == 0:
-        return f.ts_us
-    at = segment_starts(f.series_id)
-    spacing = np.full(len(f.ts_us), np.iinfo(np.int64).max, dtype=np.int64)
-    same = f.series_id[1:] == f.series_id[:-1]
-    spacing[:-1][same] = np.diff(f.ts_us)[same]
-    smallest = np.minimum.reduceat(spacing, at)
-    lone = np.flatnonzero(smallest == np.iinfo(np.int64).max)
-    if len(lone):
-        raise QueryError(
-            f"series {f.series_id[at[lone[0]]]} has one row, so its interval is unknown: "
-            "pass interval=timedelta(...)"
-        )
-    out: I64 = np.repeat(smallest, np.diff(np.r_[at, len(f.ts_us)]))
-    return out
-
-
-def first_extreme(values: F64, at: I64, extreme: np.ufunc) -> tuple[F64, I64]:
-    """Per run of `values` starting at `at`: the extreme (np.maximum or np.minimum) and its first index."""
-    n = len(values)
-    if n == 0:
-        return values, np.zeros(0, np.int64)
-    best = extreme.reduceat(values, at)
-    hit = values == np.repeat(best, np.diff(np.r_[at, n]))
-    first: I64 = np.minimum.reduceat(np.where(hit, np.arange(n), n), at)
-    return best, first
 
 
 @dataclass(frozen=True)
@@ -153,7 +98,7 @@ def window_demand(
         raise QueryError(f"input_unit={input_unit!r} is not 'kwh' or 'kw': say what the values are")
     f = read_frame(frame, series_id=columns[0], ts=columns[1], value=columns[2])
     length = row_interval_us(f, interval)
-    window_us = window // _US
+    window_us = interval_us(window, "window")
     bad = np.flatnonzero(window_us % np.maximum(length, 1) != 0)
     if len(bad):
         raise QueryError(
@@ -180,8 +125,19 @@ def window_demand(
     )
 
 
+def _by_period(w: Windows, *, period: str, tz: str) -> tuple[I64, dict[str, pa.Array]]:
+    """Where each run of a series' windows in one local period starts, and those periods' key columns.
+
+    Returns:
+        (run starts into the windows, {"series_id", "start", "local_date"} of each run).
+    """
+    p = local_periods(w.start_us, period=period, tz=tz)
+    at = segment_starts(w.series_id, p.start_us)
+    return at, {"series_id": pa.array(w.series_id[at], pa.int32()), **p.columns(at)}
+
+
 def _notes(w: Windows) -> list[str]:
-    notes = [f"{w.nulls} null values skipped"] if w.nulls else []
+    notes = null_note(w.nulls)
     if w.incomplete:
         notes.append(f"{w.incomplete} windows not fully covered: averaged over the time they cover")
     return notes
@@ -224,17 +180,14 @@ def peak_demand_kw(
     w = window_demand(
         frame, window=window, tz=tz, input_unit=input_unit, interval=interval, columns=(series_id, ts, value)
     )
-    p = local_periods(w.start_us, period=period, tz=tz)
-    at = segment_starts(w.series_id, p.start_us)
+    at, keys = _by_period(w, period=period, tz=tz)
     peak, first = first_extreme(w.demand_kw, at, np.maximum)
     table = pa.table(
         {
-            "series_id": pa.array(w.series_id[at], pa.int32()),
-            "start": pa.array(p.start_us[at], TS_TYPE),
-            "local_date": pa.array(p.local_days[at], pa.date32()),
+            **keys,
             "peak_kw": pa.array(peak, pa.float64()),
             "peak_at": pa.array(w.start_us[first], TS_TYPE),
-            "windows": pa.array(np.diff(np.r_[at, len(w.start_us)]), pa.int64()),
+            "windows": pa.array(run_lengths(at, len(w.start_us)), pa.int64()),
         }
     )
     return AnalyticResult(table, {"peak_kw": "kW"}, _notes(w))
@@ -278,8 +231,7 @@ def load_factor(
     w = window_demand(
         frame, window=window, tz=tz, input_unit=input_unit, interval=interval, columns=(series_id, ts, value)
     )
-    p = local_periods(w.start_us, period=period, tz=tz)
-    at = segment_starts(w.series_id, p.start_us)
+    at, keys = _by_period(w, period=period, tz=tz)
     if len(at):
         peak = np.maximum.reduceat(w.demand_kw, at)
         average = np.add.reduceat(w.energy_kwh, at) / np.add.reduceat(w.covered_h, at)
@@ -289,13 +241,11 @@ def load_factor(
     ratio = np.divide(average, peak, out=np.zeros(len(peak)), where=~no_peak)
     table = pa.table(
         {
-            "series_id": pa.array(w.series_id[at], pa.int32()),
-            "start": pa.array(p.start_us[at], TS_TYPE),
-            "local_date": pa.array(p.local_days[at], pa.date32()),
+            **keys,
             "average_kw": pa.array(average, pa.float64()),
             "peak_kw": pa.array(peak, pa.float64()),
             "load_factor": pa.array(ratio, pa.float64(), mask=no_peak),
-            "windows": pa.array(np.diff(np.r_[at, len(w.start_us)]), pa.int64()),
+            "windows": pa.array(run_lengths(at, len(w.start_us)), pa.int64()),
         }
     )
     notes = _notes(w)
@@ -348,7 +298,7 @@ def load_duration_curve(
     order = np.lexsort((-w.demand_kw, w.series_id))
     sid, demand = w.series_id[order], w.demand_kw[order]
     at = segment_starts(sid)
-    count = np.diff(np.r_[at, len(sid)])
+    count = run_lengths(at, len(sid))
     if points is None:
         rank = np.arange(len(sid)) - np.repeat(at, count) + 1
         n = np.repeat(count, count)

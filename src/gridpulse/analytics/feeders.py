@@ -9,47 +9,41 @@ larger than they are, so each period says how many meters were expected and how 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
-from gridpulse.analytics.coverage import frame_arrays, instant_us, interval_us, local_midnights_us
-from gridpulse.analytics.tariffs import wall_clock_us
+from gridpulse.analytics.frames import (
+    F64,
+    I64,
+    Mask,
+    first_repeat,
+    frame_arrays,
+    grid_count,
+    instant_us,
+    interval_us,
+)
+from gridpulse.analytics.periods import local_periods, period_end_us
 from gridpulse.errors import QueryError
 from gridpulse.model import TS_TYPE
 from gridpulse.timeutil import zone
 
 __all__ = ["PERIODS", "feeder_balance"]
 
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
-
-_US_PER_HOUR: Final = 3_600_000_000
-_US_PER_DAY: Final = 86_400_000_000
+#: The local periods `feeder_balance` groups by: hours of the local clock and local days.
+PERIODS: Final = ("hour", "day")
 _OPEN: Final = 2**62  # an open end of a mapping's validity [µs]
 
 
-def _hour_bounds(ts_us: I64, tz: str) -> tuple[I64, I64]:
-    # floor on the local clock, so zones with half-hour offsets get their local hours
-    start = ts_us - wall_clock_us(pa.array(ts_us).cast(TS_TYPE), tz) % _US_PER_HOUR
-    return start, start + _US_PER_HOUR
-
-
-def _day_bounds(ts_us: I64, tz: str) -> tuple[I64, I64]:
-    day = wall_clock_us(pa.array(ts_us).cast(TS_TYPE), tz) // _US_PER_DAY
-    days, inverse = np.unique(day, return_inverse=True)
-    midnights = local_midnights_us(np.concatenate([days, days + 1]), tz)
-    return midnights[: len(days)][inverse], midnights[len(days) :][inverse]
-
-
-#: Period name -> function giving each instant's period [start, end) in a zone. [µs]
-PERIODS: Final[dict[str, Callable[[I64, str], tuple[I64, I64]]]] = {"hour": _hour_bounds, "day": _day_bounds}
+def _bounds(ts_us: I64, period: str, tz: str) -> tuple[I64, I64]:
+    """The local period [start, end) holding each instant. [µs since 1970-01-01 UTC]"""
+    start = local_periods(ts_us, period=period, tz=tz).start_us
+    return start, period_end_us(start, period=period, tz=tz)
 
 
 def feeder_balance(
@@ -101,7 +95,6 @@ def feeder_balance(
         raise QueryError(f"period={period!r} is not supported: use one of {', '.join(PERIODS)}")
     iv = interval_us(interval)
     meter_ids, feeder_ids, m_meter, m_feeder, scale, vf, vt = _parse_mapping(mapping)
-    bounds = PERIODS[period]
     mcode, mts, mval, mok = _entity_frame(meter_frame, meter_ids, "meter_frame", entity_id, ts, value)
     fcode, fts, fval, fok = _entity_frame(feeder_frame, feeder_ids, "feeder_frame", entity_id, ts, value)
 
@@ -115,8 +108,8 @@ def feeder_balance(
         rows_j.append(np.full(hi - lo, j, np.int64))
     row, jj = np.concatenate([np.empty(0, np.int64), *rows]), np.concatenate([np.empty(0, np.int64), *rows_j])
     c_feeder, c_meter, c_ok = m_feeder[jj], mcode[row], mok[row]
-    c_start, c_end = bounds(mts[row], tz)
-    f_start, f_end = bounds(fts, tz)
+    c_start, c_end = _bounds(mts[row], period, tz)
+    f_start, f_end = _bounds(fts, period, tz)
 
     periods = (
         pa.table(
@@ -207,7 +200,7 @@ def _meters_reporting(
         need = np.zeros(b - a, np.int64)
         for j in np.flatnonzero((m_f == f) & (m_m == meter)):
             lo, hi = np.maximum(starts, vf[j]), np.minimum(ends, vt[j])
-            need += np.maximum(-((-hi) // iv) - (-((-lo) // iv)), 0)
+            need += grid_count(lo, hi, iv)
         # contributions are one per (mapping row, instant): rows were checked unique per meter
         lo, hi = np.searchsorted(key, [f * n_meters + meter, f * n_meters + meter + 1])
         received = np.bincount(np.searchsorted(starts, c_start[lo:hi]), minlength=b - a)[: b - a]
@@ -225,7 +218,7 @@ def _notes(
     meter_ids: list[str],
     p_f: I64,
     short: dict[tuple[int, int], int],
-    head_short: npt.NDArray[np.bool_],
+    head_short: Mask,
     period: str,
 ) -> list[str]:
     notes: list[str] = []
@@ -248,7 +241,7 @@ def _notes(
 
 def _entity_frame(
     frame: pa.Table, ids: list[str], name: str, entity_id: str, ts: str, value: str
-) -> tuple[I64, I64, F64, npt.NDArray[np.bool_]]:
+) -> tuple[I64, I64, F64, Mask]:
     """Rows of `frame` whose entity is in `ids`, sorted by entity then time.
 
     Returns:
@@ -282,11 +275,11 @@ def _entity_frame(
     order = np.lexsort((ts_us, sid))
     code: I64 = sid[order].astype(np.int64)
     ts_us, val, ok = ts_us[order], val[order], ok[order]
-    dup = np.flatnonzero((code[1:] == code[:-1]) & (ts_us[1:] == ts_us[:-1]))
-    if len(dup):
-        at = pa.array(ts_us[dup[:1]]).cast(TS_TYPE)[0].as_py().isoformat()
+    dup = first_repeat(code, ts_us)
+    if dup is not None:
+        at = pa.scalar(int(ts_us[dup]), TS_TYPE).as_py().isoformat()
         raise QueryError(
-            f"{name} has two rows for {ids[code[dup[0]]]} at {at}: pass one value per entity and instant"
+            f"{name} has two rows for {ids[code[dup]]} at {at}: pass one value per entity and instant"
         )
     return code, ts_us, val, ok
 

@@ -11,58 +11,27 @@ from datetime import timedelta
 from typing import Final, Literal
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
 from gridpulse.analytics.base import AnalyticResult
-from gridpulse.analytics.demand import first_extreme, row_interval_us
-from gridpulse.analytics.energy import (
-    US_PER_H,
-    Period,
-    local_periods,
-    period_end_us,
+from gridpulse.analytics.frames import (
+    capacity_per_row,
+    first_extreme,
+    null_note,
     read_frame,
+    row_interval_us,
+    run_lengths,
     segment_starts,
 )
+from gridpulse.analytics.periods import US_PER_H, Period, local_periods, period_end_us
 from gridpulse.errors import QueryError
 from gridpulse.model import TS_TYPE
 
-__all__ = ["GenerationUnit", "capacity_per_row", "generation_summary"]
-
-F64 = npt.NDArray[np.float64]
-I32 = npt.NDArray[np.int32]
+__all__ = ["GenerationUnit", "generation_summary"]
 
 GenerationUnit = Literal["mw", "kw", "mwh", "kwh"]
 #: Multiplier to MW or MWh, and whether the unit is energy (per interval) rather than power.
 _UNITS: Final = {"mw": (1.0, False), "kw": (1e-3, False), "mwh": (1.0, True), "kwh": (1e-3, True)}
-
-
-def capacity_per_row(series_id: I32, capacity: float | Mapping[int, float], what: str) -> F64:
-    """Each row's capacity: one value for all series or one per series id.
-
-    Args:
-        series_id: series of each row, sorted.
-        capacity: a positive number, or series id -> positive number. [unit of `what`]
-        what: the parameter name, for messages.
-
-    Returns:
-        One capacity per row. [unit of `what`]
-
-    Raises:
-        QueryError: a capacity is not positive or a series has none.
-    """
-    if not isinstance(capacity, Mapping):
-        if not capacity > 0:
-            raise QueryError(f"{what}={capacity} must be positive")
-        return np.full(len(series_id), float(capacity))
-    at = segment_starts(series_id)
-    per_series = []
-    for sid in series_id[at].tolist():
-        if sid not in capacity or not capacity[sid] > 0:
-            raise QueryError(f"{what} has no positive value for series {sid}: add {sid}: <capacity>")
-        per_series.append(float(capacity[sid]))
-    out: F64 = np.repeat(np.asarray(per_series, np.float64), np.diff(np.r_[at, len(series_id)]))
-    return out
 
 
 def generation_summary(
@@ -128,15 +97,14 @@ def generation_summary(
     table = pa.table(
         {
             "series_id": pa.array(f.series_id[at], pa.int32()),
-            "start": pa.array(p.start_us[at], TS_TYPE),
-            "local_date": pa.array(p.local_days[at], pa.date32()),
+            **p.columns(at),
             "energy_mwh": pa.array(energy_mwh, pa.float64()),
             "capacity_factor": pa.array(energy_mwh / (capacity[at] * period_h), pa.float64()),
             "peak_mw": pa.array(peak, pa.float64()),
             "peak_at": pa.array(f.ts_us[first], TS_TYPE),
             "producing_h": pa.array(producing_h, pa.float64()),
             "period_h": pa.array(period_h, pa.float64()),
-            "intervals": pa.array(np.diff(np.r_[at, len(f.ts_us)]), pa.int64()),
+            "intervals": pa.array(run_lengths(at, len(f.ts_us)), pa.int64()),
         }
     )
     units = {
@@ -146,4 +114,4 @@ def generation_summary(
         "producing_h": "h",
         "period_h": "h",
     }
-    return AnalyticResult(table, units, [f"{f.nulls} null values skipped"] if f.nulls else [])
+    return AnalyticResult(table, units, null_note(f.nulls))

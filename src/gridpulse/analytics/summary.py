@@ -12,19 +12,23 @@ import re
 from collections.abc import Mapping
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
 from gridpulse.analytics.base import AnalyticResult
-from gridpulse.analytics.demand import first_extreme
-from gridpulse.analytics.energy import Period, local_periods, read_frame, segment_starts
+from gridpulse.analytics.frames import (
+    I32,
+    I64,
+    first_extreme,
+    null_note,
+    read_frame,
+    run_lengths,
+    segment_starts,
+)
+from gridpulse.analytics.periods import Period, local_periods
 from gridpulse.errors import QueryError
 from gridpulse.model import TS_TYPE
 
 __all__ = ["summarise"]
-
-I32 = npt.NDArray[np.int32]
-I64 = npt.NDArray[np.int64]
 
 
 def summarise(
@@ -71,7 +75,7 @@ def summarise(
     order = np.lexsort((f.ts_us, group))
     group, t, v = group[order], f.ts_us[order], f.value[order]
     inst = segment_starts(group, t)
-    counts = np.diff(np.r_[inst, len(t)])
+    counts = run_lengths(inst, len(t))
     group, t = group[inst], t[inst]
     summed = np.add.reduceat(v, inst) if len(inst) else v
     p = local_periods(t, period=period, tz=tz)
@@ -83,12 +87,11 @@ def summarise(
         values = np.add.reduceat(counts, at)
     else:
         total, values = summed, counts
-    intervals = np.diff(np.r_[at, len(t)])
+    intervals = run_lengths(at, len(t))
     table = pa.table(
         {
             "group": pa.array(np.asarray(names, dtype=object)[group[at]], pa.string()),
-            "start": pa.array(p.start_us[at], TS_TYPE),
-            "local_date": pa.array(p.local_days[at], pa.date32()),
+            **p.columns(at),
             f"total_{suffix}": pa.array(total, pa.float64()),
             f"average_{suffix}": pa.array(total / np.maximum(intervals, 1), pa.float64()),
             f"peak_{suffix}": pa.array(peak, pa.float64()),
@@ -100,7 +103,7 @@ def summarise(
         }
     )
     units = {f"{stat}_{suffix}": unit for stat in ("total", "average", "peak", "minimum")}
-    return AnalyticResult(table, units, [f"{f.nulls} null values skipped"] if f.nulls else [])
+    return AnalyticResult(table, units, null_note(f.nulls))
 
 
 def _groups(sid: I32, series_info: Mapping[int, str] | None) -> tuple[list[str], I64]:

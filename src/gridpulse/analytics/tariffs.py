@@ -36,16 +36,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from gridpulse.analytics.frames import I64, Mask, as_int64
+from gridpulse.analytics.periods import US_PER_DAY, US_PER_MIN, epoch_days, months, wall_clock_us, weekdays
 from gridpulse.errors import ConfigError, QueryError
 
-__all__ = ["DAY_NAMES", "Tariff", "TariffPeriod", "holiday_days", "parse_tariffs", "wall_clock_us"]
-
-I64 = npt.NDArray[np.int64]
-Mask = npt.NDArray[np.bool_]
+__all__ = ["DAY_NAMES", "Tariff", "TariffPeriod", "holiday_days", "parse_tariffs"]
 
 #: Day names accepted in a `days` list, Monday first (index = ISO weekday - 1).
 DAY_NAMES: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -55,8 +52,6 @@ _DAY_KINDS: Final = {
     "all": frozenset(range(7)),
 }
 _SUNDAY: Final = 6
-_US_PER_DAY: Final = 86_400_000_000
-_US_PER_MIN: Final = 60_000_000
 _MIN_PER_DAY: Final = 1440
 _HOURS_RE: Final = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
 _TARIFF_KEYS: Final = {"tz", "holidays", "holidays_subdiv", "currency", "periods"}
@@ -140,25 +135,22 @@ class Tariff:
             int64 array as long as `local`; -1 only for a tariff built by hand with holes
             (`parse_tariffs` refuses those).
         """
-        return self.period_index_wall_us(wall_clock_us(local, self.tz))
+        return self.period_index_wall_us(_wall_clock(local, self.tz))
 
     def period_index_wall_us(self, wall: I64) -> I64:
         """The index into `periods` of each local wall-clock time given as an integer (-1: none).
 
         Args:
             wall: local wall-clock times in this tariff's zone as microseconds since
-                1970-01-01 00:00 on that clock (see `wall_clock_us`). [µs]
+                1970-01-01 00:00 on that clock (see `periods.wall_clock_us`). [µs]
 
         Returns:
             int64 array as long as `wall`.
         """
-        days = np.floor_divide(wall, _US_PER_DAY)
-        minute = np.floor_divide(wall - days * _US_PER_DAY, _US_PER_MIN)
-        # 1970-01-01 was a Thursday (weekday 3)
-        weekday = (days + 3) % 7
-        month = _months(days)
+        days = np.floor_divide(wall, US_PER_DAY)
+        minute = np.floor_divide(wall - days * US_PER_DAY, US_PER_MIN)
         is_holiday = np.isin(days, holiday_days(self.holidays_country, self.holidays_subdiv, days))
-        return self._classify(minute, weekday, month, is_holiday)
+        return self._classify(minute, weekdays(days), months(days), is_holiday)
 
     def period_of(self, local: pa.Array | pa.ChunkedArray | Sequence[datetime]) -> pa.Array:
         """The period name of each local time (null where none matches).
@@ -202,16 +194,11 @@ def holiday_days(country: str | None, subdiv: str | None, days: I64) -> I64:
         return np.empty(0, np.int64)
     first = date.fromordinal(date(1970, 1, 1).toordinal() + int(days.min())).year
     last = date.fromordinal(date(1970, 1, 1).toordinal() + int(days.max())).year
-    found = holidays_lib.country_holidays(country, subdiv=subdiv, years=range(first, last + 1))
-    epoch = date(1970, 1, 1).toordinal()
-    return np.array(sorted(d.toordinal() - epoch for d in found), np.int64)
+    return epoch_days(holidays_lib.country_holidays(country, subdiv=subdiv, years=range(first, last + 1)))
 
 
-def wall_clock_us(local: pa.Array | pa.ChunkedArray | Sequence[datetime], tz: str) -> I64:
+def _wall_clock(local: pa.Array | pa.ChunkedArray | Sequence[datetime], tz: str) -> I64:
     """Wall-clock times in `tz` as microseconds since 1970-01-01 00:00 on that clock.
-
-    On a fall-back day both passes through the repeated hour give the same wall-clock values
-    (02:15 twice in Europe/Amsterdam); a spring-forward day has none in the skipped hour.
 
     Args:
         local: aware instants (Arrow timestamps with a zone, or aware datetimes), converted to
@@ -229,16 +216,8 @@ def wall_clock_us(local: pa.Array | pa.ChunkedArray | Sequence[datetime], tz: st
         raise QueryError(
             f"local times must be timestamps, got {arr.type}: pass datetimes or a timestamp array"
         )
-    if arr.type.tz is not None:
-        arr = pc.local_timestamp(arr.cast(pa.timestamp("us", tz)))
-    values = arr.cast(pa.timestamp("us")).cast(pa.int64())
-    return np.asarray(values.to_numpy(zero_copy_only=False), np.int64)
-
-
-def _months(days: I64) -> I64:
-    """Month (1-12) of dates given as days since 1970-01-01."""
-    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-    return np.asarray(months % 12 + 1, np.int64)
+    values = as_int64(arr.cast(pa.timestamp("us", arr.type.tz)))
+    return values if arr.type.tz is None else wall_clock_us(values, tz)
 
 
 # --------------------------------------------------------------------------------------- parsing

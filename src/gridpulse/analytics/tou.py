@@ -12,23 +12,17 @@ from datetime import date
 from typing import Final
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
 from gridpulse.analytics.base import AnalyticResult
-from gridpulse.analytics.coverage import frame_arrays, group_sum
-from gridpulse.analytics.tariffs import DAY_NAMES, Tariff, holiday_days, wall_clock_us
+from gridpulse.analytics.frames import I64, Mask, frame_arrays, group_sum
+from gridpulse.analytics.periods import US_PER_DAY, US_PER_MIN, epoch_days, wall_clock_us, weekdays
+from gridpulse.analytics.tariffs import DAY_NAMES, Tariff, holiday_days
 from gridpulse.errors import QueryError
-from gridpulse.model import TS_TYPE
 from gridpulse.timeutil import zone
 
 __all__ = ["DAY_TYPES", "average_day_profile", "tou_energy_cost"]
 
-I64 = npt.NDArray[np.int64]
-Mask = npt.NDArray[np.bool_]
-
-_US_PER_DAY: Final = 86_400_000_000
-_US_PER_MIN: Final = 60_000_000
 #: Day types `average_day_profile` knows besides the day names "mon" .. "sun".
 DAY_TYPES: Final = ("weekday", "weekend", "holiday", "all")
 
@@ -70,14 +64,14 @@ def tou_energy_cost(
     sid, ts_us, val = sid[valid], ts_us[valid], val[valid]
     # every series shares one grid: classify each distinct instant once
     instants, inverse = np.unique(ts_us, return_inverse=True)
-    wall_u = wall_clock_us(pa.array(instants, pa.int64()).cast(TS_TYPE), tariff.tz)
+    wall_u = wall_clock_us(instants, tariff.tz)
     period_u = tariff.period_index_wall_us(wall_u)
     if (period_u < 0).any():
         raise QueryError(
             f"tariff {tariff.name!r} prices no period at some local times: add a catch-all period"
         )
     period_i = period_u[inverse]
-    day_i = (wall_u // _US_PER_DAY)[inverse] if by_day else np.zeros(len(sid), np.int64)
+    day_i = (wall_u // US_PER_DAY)[inverse] if by_day else np.zeros(len(sid), np.int64)
     (s_g, d_g, p_g), energy, _n = group_sum([sid.astype(np.int64), day_i, period_i], val)
     price_of = np.array([p.price_per_kwh for p in tariff.periods], np.float64)
     columns: dict[str, pa.Array] = {"series_id": pa.array(s_g, pa.int64()).cast(pa.int32())}
@@ -147,20 +141,20 @@ def average_day_profile(
         raise QueryError(
             f"day_types={list(day_types)!r} has an unknown entry: use {', '.join(DAY_TYPES)} or mon .. sun"
         )
-    slot_us = _US_PER_DAY // points
+    slot_us = US_PER_DAY // points
     sid, ts_us, val, valid = frame_arrays(frame, series_id=series_id, ts=ts, value=value)
     sid, ts_us, val = sid[valid], ts_us[valid], val[valid]
-    wall = wall_clock_us(pa.array(ts_us, pa.int64()).cast(TS_TYPE), tz)
+    wall = wall_clock_us(ts_us, tz)
     # the UTC offset tells the two passes through a repeated hour apart
     (s_r, w_r, _off), v_r, _n = group_sum(
         [sid.astype(np.int64), wall // slot_us * slot_us, wall - ts_us], val
     )
     (s_d, w_d), v_sum, n_real = group_sum([s_r, w_r], v_r)
     v_d = v_sum / n_real
-    day = w_d // _US_PER_DAY
-    slot = (w_d - day * _US_PER_DAY) // slot_us
+    day = w_d // US_PER_DAY
+    slot = (w_d - day * US_PER_DAY) // slot_us
     is_holiday = np.isin(day, _holiday_set(holidays, day))
-    weekday = np.where(is_holiday, 6, (day + 3) % 7)  # 1970-01-01 was a Thursday
+    weekday = np.where(is_holiday, DAY_NAMES.index("sun"), weekdays(day))
     out_s, out_k, out_slot, out_v, out_n = [], [], [], [], []
     for rank, kind in enumerate(day_types):
         pick = _day_mask(kind, weekday, is_holiday)
@@ -173,7 +167,7 @@ def average_day_profile(
     order = np.lexsort((np.concatenate(out_slot), np.concatenate(out_k), np.concatenate(out_s)))
     kinds = pa.array(list(day_types), pa.string()).take(pa.array(np.concatenate(out_k)[order]))
     slots = np.concatenate(out_slot)[order]
-    labels = [f"{m // 60:02d}:{m % 60:02d}" for m in range(0, 1440, slot_us // _US_PER_MIN)]
+    labels = [f"{m // 60:02d}:{m % 60:02d}" for m in range(0, 1440, slot_us // US_PER_MIN)]
     table = pa.table(
         {
             "series_id": pa.array(np.concatenate(out_s)[order], pa.int64()).cast(pa.int32()),
@@ -199,8 +193,7 @@ def _holiday_set(holidays: str | Collection[date] | None, days: I64) -> I64:
             raise QueryError(
                 f"holidays={holidays!r} is not a country code of the holidays package (e.g. NL)"
             ) from None
-    epoch = date(1970, 1, 1).toordinal()
-    return np.array(sorted(d.toordinal() - epoch for d in holidays), np.int64)
+    return epoch_days(holidays)
 
 
 _DAY_MASKS: Final[dict[str, Callable[[I64, Mask], Mask]]] = {
