@@ -1,9 +1,11 @@
 """Run every benchmark and write benchmarks/results/.
 
-Usage: python benchmarks/run.py [--only peers|http] [--meters 1000 --days 30] [--rows 1000000]
+Usage: python benchmarks/run.py [--only peers|http|query] [--meters 1000 --days 30] [--rows 1000000]
 - peers (ingest_peers.py): one smart-meter data set into gridpulse (line protocol TCP and HTTP,
   NDJSON, bulk) and into InfluxDB, VictoriaMetrics, PostgreSQL, SQLite and DuckDB;
-- http (ingest_http.py): one NDJSON body, first load and resend, gridpulse vs PostgreSQL.
+- http (ingest_http.py): one NDJSON body, first load and resend, gridpulse vs PostgreSQL;
+- query (query_peers.py): Q1-Q5 on the same data set, gridpulse (API and in process) vs DuckDB,
+  chDB, PostgreSQL, SQLite, InfluxDB and VictoriaMetrics (--scale 10 for 10x the meters).
 """
 
 from __future__ import annotations
@@ -17,16 +19,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import ingest_http
 import ingest_peers
+import query_peers
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
-        "--only", choices=["all", "peers", "http"], default="all", help="which benchmark (default all)"
+        "--only",
+        choices=["all", "peers", "http", "query"],
+        default="all",
+        help="which benchmark (default all)",
     )
     ap.add_argument("--rows", type=int, default=1_000_000, help="ingest_http: rows per NDJSON body")
     ap.add_argument("--repeats", type=int, default=3, help="ingest_http: runs per engine, median reported")
     ingest_peers.add_arguments(ap)
+    query_peers.add_arguments(ap, prefix="query-")
     args = ap.parse_args()
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
@@ -44,6 +51,15 @@ def main() -> None:
         )
     if args.only in ("all", "http"):
         ingest_http.run(rows=args.rows, repeats=args.repeats, out_dir=out)
+    if args.only in ("all", "query"):
+        query_peers.run(
+            meters=args.meters * args.scale,
+            days=args.days,
+            repeats=args.query_repeats,
+            out_dir=out,
+            only=args.engine,
+            keep=args.keep,
+        )
     print(f"benchmarks done in {time.perf_counter() - t0:.0f} s; results in {out}")
 
 
