@@ -45,7 +45,40 @@ tokens = { s3cret = "read,write", feeder = "write:meter_usage" }
 load = true
 days = 7
 datasets_dir = "/data/public"
+
+[rollups]
+refresh_interval_s = 30
+
+[retention]
+raw_days = { "*" = 730, "device/StateOfChargePercentage" = 90 }
+rollup_days = { "*" = 3650 }
+interval_s = 600
+
+[tariffs.nl-tou]
+tz = "Europe/Amsterdam"
+currency = "EUR"
+holidays = "NL"
+[[tariffs.nl-tou.periods]]
+name = "peak"
+days = "weekday"
+hours = "07:00-23:00"
+price_per_kwh = 0.32
+[[tariffs.nl-tou.periods]]
+name = "offpeak"
+days = "all"
+hours = "00:00-24:00"
+price_per_kwh = 0.21
 """
+
+NL_TOU = {
+    "tz": "Europe/Amsterdam",
+    "currency": "EUR",
+    "holidays": "NL",
+    "periods": [
+        {"name": "peak", "days": "weekday", "hours": "07:00-23:00", "price_per_kwh": 0.32},
+        {"name": "offpeak", "days": "all", "hours": "00:00-24:00", "price_per_kwh": 0.21},
+    ],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -69,6 +102,9 @@ def test_defaults(tmp_path: Path) -> None:
         "ilp": {"enabled": True, "tcp_port": 9009},
         "auth": {"tokens": {}},
         "demo": {"load": False, "days": 35, "datasets_dir": "../shared/datasets"},
+        "rollups": {"refresh_interval_s": 10},
+        "retention": {"raw_days": {}, "rollup_days": {}, "interval_s": 3600},
+        "tariffs": {},
     }
     assert s.store_url == f"duckdb:///{tmp_path / 'data' / 'gridpulse.duckdb'}"
     assert s == Settings()
@@ -85,6 +121,10 @@ def test_toml_file_sets_every_option(tmp_path: Path) -> None:
         "ilp": {"enabled": False, "tcp_port": 9100},
         "auth": {"tokens": {"s3cret": "read,write", "feeder": "write:meter_usage"}},
         "demo": {"load": True, "days": 7, "datasets_dir": "/data/public"},
+        "rollups": {"refresh_interval_s": 30},
+        "retention": {"raw_days": {"*": 730, "device/StateOfChargePercentage": 90}, "rollup_days": {"*": 3650},
+                      "interval_s": 600},
+        "tariffs": {"nl-tou": NL_TOU},
     }
     assert s.store_url == "duckdb:///srv/gridpulse/other.duckdb"
 
@@ -271,6 +311,45 @@ def test_missing_or_broken_file_is_refused(tmp_path: Path) -> None:
         load_settings(env={"GRIDPULSE_CONFIG": str(tmp_path / "gone.toml")})
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[tariffs.nl-tou]\ntz = "Europe/Amsterdm"\ncurrency = "EUR"\n',
+         "tariffs.nl-tou.tz='Europe/Amsterdm' is not an IANA time zone (e.g. Europe/Amsterdam)"),
+        ('[tariffs.flat]\ntz = "UTC"\ncurrency = "EUR"\n[[tariffs.flat.periods]]\nname = "all"\ndays = "all"\n'
+         'hours = "00:00-25:00"\nprice_per_kwh = 0.2\n',
+         "tariffs.flat.periods[0].hours='00:00-25:00' is not a time range: write HH:MM-HH:MM such as 07:00-23:00, "
+         "23:00-07:00 (across midnight) or 00:00-24:00"),
+        ('[tariffs.day-only]\ntz = "UTC"\ncurrency = "EUR"\n[[tariffs.day-only.periods]]\nname = "day"\n'
+         'days = "all"\nhours = "07:00-23:00"\nprice_per_kwh = 0.3\n',
+         "tariffs.day-only.periods cover no price for mon 00:00 in month 1: add a catch-all period last, "
+         'e.g. days = "all", hours = "00:00-24:00"'),
+        ("tariffs = 5\n", "tariffs=5 is not a table: write [tariffs.<name>] tables"),
+    ],
+    ids=["zone", "hours", "incomplete", "not-a-table"],
+)
+def test_bad_tariff_is_refused_at_load_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path / "conf.toml", text), env={})
+    assert str(info.value) == message
+
+
+def test_tariffs_in_the_environment_are_toml_tables() -> None:
+    env = {"GRIDPULSE_TARIFFS": 'flat = { tz = "UTC", currency = "EUR", periods = [{ name = "all", days = "all", '
+                                'hours = "00:00-24:00", price_per_kwh = 0.25 }] }'}
+    s = load_settings(env=env)
+    assert s.tariffs["flat"]["periods"][0]["price_per_kwh"] == 0.25
+    with pytest.raises(ConfigError, match=r"^GRIDPULSE_TARIFFS is not TOML tables"):
+        load_settings(env={"GRIDPULSE_TARIFFS": "flat = {"})
+    with pytest.raises(ConfigError, match=r"^tariffs\.flat\.periods is missing or empty"):
+        load_settings(env={"GRIDPULSE_TARIFFS": 'flat = { tz = "UTC", currency = "EUR" }'})
+
+
+def test_settings_replace_sets_a_table_option_whole() -> None:
+    s = load_settings(env={}).replace(tariffs={"nl-tou": NL_TOU}, server={"port": 1})
+    assert (s.tariffs, s.server.port) == ({"nl-tou": NL_TOU}, 1)
+
+
 def test_unknown_token_scope_is_refused_without_showing_the_token(tmp_path: Path) -> None:
     conf = write(tmp_path / "conf.toml", '[auth]\ntokens = { abcdef123456 = "read,admin" }\n')
     with pytest.raises(ConfigError) as info:
@@ -322,11 +401,17 @@ def test_cli_reports_a_config_error_verbatim(tmp_path: Path) -> None:
 def test_every_option_has_help_and_a_documented_default() -> None:
     rows = option_docs()
     keys = [key for key, _, _, _ in rows]
-    declared = [f"{sec.name}.{opt.name}" for sec in dataclasses.fields(Settings)
-                for opt in dataclasses.fields(getattr(Settings(), sec.name))]
+    declared: list[str] = []
+    for sec in dataclasses.fields(Settings):
+        section = getattr(Settings(), sec.name)
+        if dataclasses.is_dataclass(section):
+            declared += [f"{sec.name}.{opt.name}" for opt in dataclasses.fields(section)]
+        else:  # a table of tables beside the sections ([tariffs.<name>]) is one entry
+            declared.append(f"{sec.name}.<name>")
     assert keys == declared
     for key, env, default, help_text in rows:
-        assert env == "GRIDPULSE_" + key.replace(".", "_").upper()
+        # a table of tables has one variable for all its tables: GRIDPULSE_TARIFFS
+        assert env == "GRIDPULSE_" + key.removesuffix(".<name>").replace(".", "_").upper()
         assert help_text.strip(), f"{key} has no help"
         assert default
 

@@ -4,6 +4,9 @@ Load order: defaults, then a TOML file (`--config`, or `gridpulse.toml` in the w
 when present), then environment variables `GRIDPULSE_<SECTION>_<KEY>` (e.g.
 `GRIDPULSE_SERVER_PORT=8000`, `GRIDPULSE_STORE_DATA_DIR=/var/lib/gridpulse`). Lists in the
 environment are comma-separated; tables are `key=value` pairs separated by commas.
+Besides the sections, `[tariffs.<name>]` tables declare time-of-use tariffs (format in
+`gridpulse.analytics.tariffs`); they are checked with `parse_tariffs` when settings load, and
+`GRIDPULSE_TARIFFS` may hold the same tables as TOML text.
 A bad value names its key and what was expected; numeric bounds are declared with the option.
 A `GRIDPULSE_<SECTION>_*` variable that names no option is refused with the closest option
 suggested; other GRIDPULSE_* variables (GRIDPULSE_CONFIG, GRIDPULSE_TOKEN) are not settings.
@@ -29,9 +32,12 @@ __all__ = [
     "DemoSettings",
     "IlpSettings",
     "IngestSettings",
+    "RetentionSettings",
+    "RollupSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
+    "check_retention_days",
     "load_settings",
     "option_docs",
     "validate",
@@ -122,6 +128,32 @@ class DemoSettings:
 
 
 @dataclass(frozen=True)
+class RollupSettings:
+    refresh_interval_s: int = _opt(
+        10,
+        "Seconds between rollup refreshes while serving; 0: only on demand (`gridpulse rollups`, "
+        "POST /api/v1/rollups/refresh). Coarse reads use rollups only where nothing is stale, so this sets speed, not "
+        "correctness. [s]",
+        min=0,
+    )
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    raw_days: dict[str, int] = _opt(
+        {},
+        "Days to keep raw points by kind/metric, kind or * (most specific wins; 0 or absent: "
+        "forever), e.g. {'*' = 730, 'device/StateOfChargePercentage' = 90}. Rollups survive them.",
+    )
+    rollup_days: dict[str, int] = _opt(
+        {}, "Days to keep rollups, keyed like raw_days (0 or absent: forever); at least raw_days."
+    )
+    interval_s: int = _opt(
+        3600, "Seconds between expiry runs while serving; 0: only `gridpulse retention`. [s]", min=0
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -129,6 +161,15 @@ class Settings:
     ilp: IlpSettings = field(default_factory=IlpSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
+    rollups: RollupSettings = field(default_factory=RollupSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    #: a table option beside the sections: each tariff is its own `[tariffs.<name>]` table
+    tariffs: dict[str, dict[str, Any]] = _opt(
+        {},
+        "Time-of-use tariffs by name, one [tariffs.<name>] table each: tz, currency, optional holidays "
+        "and holidays_subdiv, and [[tariffs.<name>.periods]] with name, days, hours, price_per_kwh and "
+        "optional months (see docs/analytics.md). In the environment: the same tables as TOML text.",
+    )
 
     @property
     def data_dir(self) -> Path:
@@ -139,11 +180,20 @@ class Settings:
         return self.store.url or f"duckdb:///{(self.data_dir / 'gridpulse.duckdb').resolve()}"
 
     def replace(self, **sections: dict[str, Any]) -> Settings:
-        """A copy with some options changed: `settings.replace(server={"port": 0})`."""
-        changed = {
-            name: dataclasses.replace(getattr(self, name), **values) for name, values in sections.items()
-        }
+        """A copy with some options changed: `settings.replace(server={"port": 0})`.
+
+        A table option beside the sections is replaced whole: `settings.replace(tariffs={...})`.
+        """
+        changed: dict[str, Any] = {}
+        for name, values in sections.items():
+            current = getattr(self, name)
+            changed[name] = dataclasses.replace(current, **values) if _is_section(type(current)) else values
         return dataclasses.replace(self, **changed)
+
+
+def _is_section(typ: Any) -> bool:
+    """Whether a field of Settings is a section of options (rather than a table option such as tariffs)."""
+    return dataclasses.is_dataclass(typ)
 
 
 def _parse_scalar(key: str, raw: str, typ: Any) -> Any:
@@ -171,6 +221,16 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{key}={value!r} is not a list")
         return [_coerce(key, v, item) for v in value]
+    if origin is dict and typing.get_origin(typing.get_args(typ)[1]) is dict:
+        # a table of tables ([tariffs.<name>]): the environment holds them as TOML text
+        if isinstance(value, str):
+            try:
+                value = tomllib.loads(value)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{key} is not TOML tables such as 'name = {{ ... }}': {exc}") from None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}={value!r} is not a table: write [{key}.<name>] tables")
+        return {str(k): v for k, v in value.items()}
     if origin is dict:
         if isinstance(value, str):
             # "a=x,y;b=z" and "a=x,y,b=z" both work: a comma-part without "=" continues the value
@@ -187,7 +247,13 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
                 raise ConfigError(f"{key}={value!r} is not a table of key=value pairs") from None
         if not isinstance(value, dict):
             raise ConfigError(f"{key}={value!r} is not a table")
-        return {str(k).strip(): str(v).strip() for k, v in value.items()}
+        item = typing.get_args(typ)[1]
+        if item is str:
+            return {str(k).strip(): str(v).strip() for k, v in value.items()}
+        return {
+            str(k).strip(): _coerce(f"{key}.{str(k).strip()}", v.strip() if isinstance(v, str) else v, item)
+            for k, v in value.items()
+        }
     if isinstance(value, str) and typ is not str:
         return _parse_scalar(key, value, typ)
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
@@ -221,6 +287,13 @@ def load_settings(path: str | Path | None = None, *, env: typing.Mapping[str, st
     sections: dict[str, Any] = {}
     for sec in dataclasses.fields(Settings):
         sec_cls = typing.get_type_hints(Settings)[sec.name]
+        if not _is_section(sec_cls):
+            env_key = f"GRIDPULSE_{sec.name.upper()}"
+            if sec.name in file_values:
+                sections[sec.name] = _coerce(sec.name, file_values.pop(sec.name), sec_cls)
+            if env_key in env:
+                sections[sec.name] = _coerce(env_key, env[env_key], sec_cls)
+            continue
         hints = typing.get_type_hints(sec_cls)
         given = file_values.pop(sec.name, {})
         if not isinstance(given, dict):
@@ -244,12 +317,14 @@ def load_settings(path: str | Path | None = None, *, env: typing.Mapping[str, st
 
 
 def _env_names() -> dict[str, list[str]]:
-    """Section -> the GRIDPULSE_* variable of each of its options."""
+    """Section -> the GRIDPULSE_* variable of each of its options (a table option: its one variable)."""
+    hints = typing.get_type_hints(Settings)
     return {
         sec.name: [
-            f"GRIDPULSE_{sec.name.upper()}_{opt.name.upper()}"
-            for opt in dataclasses.fields(typing.get_type_hints(Settings)[sec.name])
+            f"GRIDPULSE_{sec.name.upper()}_{opt.name.upper()}" for opt in dataclasses.fields(hints[sec.name])
         ]
+        if _is_section(hints[sec.name])
+        else [f"GRIDPULSE_{sec.name.upper()}"]
         for sec in dataclasses.fields(Settings)
     }
 
@@ -286,6 +361,8 @@ def _allowed(meta: typing.Mapping[str, Any]) -> str:
 def _check_bounds(settings: Settings) -> None:
     for sec in dataclasses.fields(Settings):
         section = getattr(settings, sec.name)
+        if not dataclasses.is_dataclass(section):
+            continue
         for opt in dataclasses.fields(section):
             lo, hi = opt.metadata.get("min"), opt.metadata.get("max")
             if lo is None and hi is None:
@@ -325,7 +402,34 @@ def _check(settings: Settings) -> None:
                 raise ConfigError(
                     f"auth.tokens: scope {scope!r} of token {token[:4]}… is not read, write or write:<route>"
                 )
+    if settings.tariffs:
+        _check_tariffs(settings.tariffs)
+    check_retention_days(settings.retention.raw_days, settings.retention.rollup_days)
     _check_bounds(settings)
+
+
+def check_retention_days(raw_days: typing.Mapping[str, int], rollup_days: typing.Mapping[str, int]) -> None:
+    """Raises ConfigError for a negative number of days, or rollups kept shorter than raw points."""
+    for name, rules in (("retention.raw_days", raw_days), ("retention.rollup_days", rollup_days)):
+        for key, days in rules.items():
+            if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+                raise ConfigError(f"{name}.{key}={days!r} is not a number of days (0: keep forever)")
+    for key, raw in raw_days.items():
+        kept = rollup_days.get(key, 0)
+        if raw and kept and kept < raw:
+            raise ConfigError(
+                f"retention.rollup_days.{key}={kept} is shorter than retention.raw_days.{key}={raw}: "
+                "rollups are the long-term record; keep them at least as long"
+            )
+
+
+def _check_tariffs(tariffs: dict[str, dict[str, Any]]) -> None:
+    """Raises ConfigError naming the key (`tariffs.nl-tou.periods[1].hours=...`) of a bad tariff."""
+    # imported here: numpy, pyarrow and holidays load only when tariffs are configured, so
+    # `gridpulse --help` stays fast; the parser lives with the analytics that price energy
+    from gridpulse.analytics.tariffs import parse_tariffs
+
+    parse_tariffs(tariffs)
 
 
 def _with_range(help_text: str, meta: typing.Mapping[str, Any]) -> str:
@@ -342,6 +446,19 @@ def option_docs() -> list[tuple[str, str, str, str]]:
     rows = []
     for sec in dataclasses.fields(Settings):
         sec_cls = typing.get_type_hints(Settings)[sec.name]
+        if not _is_section(sec_cls):
+            assert sec.default_factory is not dataclasses.MISSING
+            help_text = str(sec.metadata.get("help", ""))
+            # one row for the table of tables: `tariffs.<name>` reads as the TOML header it stands for
+            rows.append(
+                (
+                    f"{sec.name}.<name>",
+                    f"GRIDPULSE_{sec.name.upper()}",
+                    repr(sec.default_factory()),
+                    help_text,
+                )
+            )
+            continue
         for opt in dataclasses.fields(sec_cls):
             if opt.default is not dataclasses.MISSING:
                 default: Any = opt.default

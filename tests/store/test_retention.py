@@ -62,7 +62,7 @@ def test_the_most_specific_rule_wins_and_bad_rules_are_named() -> None:
     assert p.rollup_days_for(SeriesKey("plant", "p-1", "mw")) == 3650
     with pytest.raises(ConfigError, match=r"retention.raw_days.meter=-1"):
         RetentionPolicy(raw_days={"meter": -1})
-    with pytest.raises(ConfigError, match="rollup_days.meter=10 is shorter"):
+    with pytest.raises(ConfigError, match=r"rollup_days\.meter=10 is shorter"):
         RetentionPolicy(raw_days={"meter": 30}, rollup_days={"meter": 10})
 
 

@@ -49,6 +49,7 @@ def energy_kwh(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    count: str | None = None,
 ) -> AnalyticResult:
     """Energy per series and local period, the sum of interval energy values.
 
@@ -63,6 +64,9 @@ def energy_kwh(
         series_id: name of the series id column.
         ts: name of the timestamp column (interval start, aware).
         value: name of the value column. [kWh]
+        count: name of a column holding how many intervals each row already sums, for a frame
+            the store bucketed by `period` in `tz` (each row then is one period); None: each row
+            is one interval.
 
     Returns:
         series_id, start (UTC instant of the local period start), local_date (date of the local
@@ -72,16 +76,23 @@ def energy_kwh(
         QueryError: unknown period or zone, missing columns, naive ts, duplicate (series, ts).
     """
     check_period(period, tz)
+    if count is not None:  # a bucket with no non-null value has no energy, as a run of nulls
+        frame = frame.filter(pc.is_valid(frame.column(value)))
     f = read_frame(frame, series_id=series_id, ts=ts, value=value)
     p = local_periods(f.ts_us, period=period, tz=tz)
     at = segment_starts(f.series_id, p.start_us)
     energy = np.add.reduceat(f.value, at) if len(at) else f.value
+    if count is not None:
+        per_row = read_frame(frame, series_id=series_id, ts=ts, value=count).value  # same order
+        intervals = np.add.reduceat(per_row, at).astype(np.int64) if len(at) else per_row.astype(np.int64)
+    else:
+        intervals = run_lengths(at, len(f.value))
     table = pa.table(
         {
             "series_id": pa.array(f.series_id[at], pa.int32()),
             **p.columns(at),
             "energy_kwh": pa.array(energy, pa.float64()),
-            "intervals": pa.array(run_lengths(at, len(f.value)), pa.int64()),
+            "intervals": pa.array(intervals, pa.int64()),
         }
     )
     table = table.sort_by([("series_id", "ascending"), ("start", "ascending")])

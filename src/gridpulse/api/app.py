@@ -14,17 +14,37 @@ from gridpulse import __version__
 from gridpulse.api.auth import TokenCheck
 from gridpulse.api.deps import AppState
 from gridpulse.api.errors import install_error_handlers
-from gridpulse.api.routes import files, health, influx, ingest, readings, series
+from gridpulse.api.routes import analytics, files, health, influx, ingest, maintenance, readings, series
 from gridpulse.config import Settings
 from gridpulse.demo_load import load_demo_once
 from gridpulse.ingest.ilp_tcp import LineProtocolServer
 from gridpulse.ingest.writer import Writer
+from gridpulse.jobs.maintenance import expire_old_data, refresh_rollups
+from gridpulse.jobs.periodic import Periodic
 from gridpulse.store import open_store, store_options
 from gridpulse.store.base import Store
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
+
+
+def _start_jobs(settings: Settings, store: Store) -> dict[str, Periodic]:
+    """The maintenance that runs while serving: rollup refresh, and expiry when rules exist."""
+    jobs: dict[str, Periodic] = {}
+    if settings.rollups.refresh_interval_s:
+        jobs["rollups"] = Periodic(
+            "rollup-refresh",
+            settings.rollups.refresh_interval_s,
+            lambda: refresh_rollups(store),
+            first_delay_s=1.0,
+        ).start()
+    retention = settings.retention
+    if retention.interval_s and (retention.raw_days or retention.rollup_days):
+        jobs["retention"] = Periodic(
+            "retention", retention.interval_s, lambda: expire_old_data(store, settings), first_delay_s=60.0
+        ).start()
+    return jobs
 
 
 def create_app(
@@ -63,9 +83,12 @@ def create_app(
             st.demo_status = "starting"
             loader = threading.Thread(target=run_demo, name="gridpulse-demo", daemon=True)
             loader.start()
+        st.jobs = _start_jobs(settings, st_store)
         try:
             yield
         finally:
+            for job in st.jobs.values():
+                job.stop()
             if loader is not None:
                 loader.join(timeout=120)
             if st.ilp is not None:
@@ -83,4 +106,6 @@ def create_app(
     install_error_handlers(app)
     for module in (health, ingest, influx, readings, series, files):
         app.include_router(module.router)
+    app.include_router(analytics.router)
+    app.include_router(maintenance.router)
     return app

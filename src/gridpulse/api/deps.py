@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
@@ -11,6 +11,7 @@ from gridpulse.config import Settings
 from gridpulse.errors import PayloadTooLarge
 from gridpulse.ingest.ilp_tcp import LineProtocolServer
 from gridpulse.ingest.writer import Writer
+from gridpulse.jobs.periodic import Periodic
 from gridpulse.store.base import Store
 
 __all__ = ["AppState", "body_limit", "state"]
@@ -24,6 +25,7 @@ class AppState:
     auth: TokenCheck
     demo_status: str = "not requested"
     ilp: LineProtocolServer | None = None
+    jobs: dict[str, Periodic] = field(default_factory=dict)
 
 
 def body_limit(request: Request, settings: Settings) -> int:

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from gridpulse import __version__
-from gridpulse.cli import admin, load, query, serve, settings_cmd
+from gridpulse.cli import admin, analyze, load, maintenance, query, serve, settings_cmd
 from gridpulse.errors import GridpulseError
 
 __all__ = ["app", "main"]
@@ -27,7 +27,12 @@ app.command("query", epilog="Example: gridpulse query -e m-1 -r day --tz Europe/
     query.query
 )
 app.command("series", epilog="Example: gridpulse series --kind meter --tag segment:residential")(query.series)
+app.command("analyze", epilog="Example: gridpulse analyze peak-demand -e m-01 -p period=week --explain")(
+    analyze.analyze
+)
 app.command("load", epilog="Example: gridpulse load meters.csv --wide --tz Europe/Amsterdam")(load.load)
+app.command("rollups", epilog="Example: gridpulse rollups --data-dir ./data")(maintenance.rollups)
+app.command("retention", epilog="Example: gridpulse retention --dry-run")(maintenance.retention)
 app.command("init", epilog="Example: gridpulse init --data-dir /var/lib/gridpulse")(admin.init)
 app.command("demo", epilog="Example: gridpulse demo --data-dir ./data")(admin.demo)
 app.command("config", epilog="Example: GRIDPULSE_SERVER_PORT=8000 gridpulse config")(settings_cmd.config_cmd)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from gridpulse.config import check_retention_days
 from gridpulse.errors import ConfigError
 from gridpulse.model import Series, SeriesKey
 from gridpulse.timeutil import zone
@@ -33,20 +34,7 @@ class RetentionPolicy:
     rollup_days: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, rules in (
-            ("retention.raw_days", self.raw_days),
-            ("retention.rollup_days", self.rollup_days),
-        ):
-            for key, days in rules.items():
-                if not isinstance(days, int) or days < 0:
-                    raise ConfigError(f"{name}.{key}={days!r} is not a number of days (0: keep forever)")
-        for key, raw in self.raw_days.items():
-            kept = self.rollup_days.get(key, 0)
-            if raw and kept and kept < raw:
-                raise ConfigError(
-                    f"retention.rollup_days.{key}={kept} is shorter than retention.raw_days.{key}={raw}: "
-                    "rollups are the long-term record; keep them at least as long"
-                )
+        check_retention_days(self.raw_days, self.rollup_days)
 
     @staticmethod
     def _days(rules: Mapping[str, int], key: SeriesKey) -> int:

@@ -81,5 +81,6 @@ def status(request: Request) -> JSON:
             "demo": st.demo_status,
             "commits": st.writer.commits,
             "line_protocol_tcp": ilp,
+            "jobs": {name: job.status() for name, job in st.jobs.items()},
         }
     )

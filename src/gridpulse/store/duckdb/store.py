@@ -42,6 +42,9 @@ from gridpulse.store.retention import ExpiryPlan, ExpiryReport
 
 __all__ = ["DuckDBStore"]
 
+#: New rows are appended once this many are pending (two DuckDB row groups): fewer and the
+#: INSERT goes through the WAL, more and the pending Arrow tables only cost memory.
+_APPEND_ROWS = 245_760
 _SUBDAY_WIDTH = {Resolution.MIN15: "15 minutes", Resolution.MIN30: "30 minutes", Resolution.HOUR: "1 hour"}
 _TRUNC_UNIT = {Resolution.DAY: "day", Resolution.WEEK: "week", Resolution.MONTH: "month"}
 _AGG_SQL = {
@@ -359,6 +362,8 @@ class DuckDBStore:
         unchanged = prep.duplicates
         if prep.new.num_rows:
             txn.pending.append(prep.new)
+            if sum(t.num_rows for t in txn.pending) >= _APPEND_ROWS:
+                self._append_pending(con, txn)  # big enough to go straight to the file; bounds memory
         if prep.old.num_rows:
             self._append_pending(con, txn)  # the comparison must see rows of earlier batches
             inserted_old, revised, unchanged_old = self._merge_old(con, prep.old, txn.now)

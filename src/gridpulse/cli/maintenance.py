@@ -1,0 +1,103 @@
+"""`gridpulse rollups` and `gridpulse retention`: the server's scheduled maintenance, by hand.
+
+Through the running server when one holds the data folder, else on the store file directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gridpulse.cli.context import client_for, make_settings, raise_for_api
+from gridpulse.config import Settings
+from gridpulse.errors import StoreUnavailable
+
+__all__ = ["retention", "rollups"]
+
+console = Console()
+
+_DATA = typer.Option(None, "--data-dir", help="Folder of the store file (default ./data).")
+_CONFIG = typer.Option(None, "--config", help="TOML config file.")
+_TOKEN = typer.Option(None, "--token", envvar="GRIDPULSE_TOKEN", help="Bearer token for a server with auth.")
+
+
+def _local(settings: Settings, *, read_only: bool) -> Any:
+    path = settings.data_dir / "gridpulse.duckdb"
+    if not settings.store.url and not path.exists():
+        raise StoreUnavailable(f"no store at {path}: run `gridpulse init` or `gridpulse serve` first")
+    from gridpulse.store import open_store, store_options
+
+    if read_only:
+        return open_store(settings.store_url, read_only=True)
+    return open_store(settings.store_url, store_options(settings))
+
+
+def rollups(data_dir: Path | None = _DATA, config: Path | None = _CONFIG, token: str | None = _TOKEN) -> None:
+    """Refresh the rollup buckets that writes since the last refresh made stale."""
+    settings = make_settings(config, data_dir)
+    client = client_for(settings, token)
+    if client is not None:
+        with client:
+            resp = client.post("/api/v1/rollups/refresh")
+            raise_for_api(resp)
+            body = resp.json()
+    else:
+        from dataclasses import asdict
+
+        from gridpulse.jobs.maintenance import refresh_rollups
+
+        store = _local(settings, read_only=False)
+        try:
+            body = asdict(refresh_rollups(store))
+        finally:
+            store.close()
+    console.print(
+        f"rollups refreshed: {body['ranges']:,} dirty ranges, {body['series']:,} series, "
+        f"{body['rows']:,} bucket rows written"
+    )
+
+
+def retention(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go; delete nothing."),
+    data_dir: Path | None = _DATA,
+    config: Path | None = _CONFIG,
+    token: str | None = _TOKEN,
+) -> None:
+    """Expire raw points and rollups older than the retention rules allow (rollups outlive raw points)."""
+    settings = make_settings(config, data_dir)
+    if not (settings.retention.raw_days or settings.retention.rollup_days):
+        console.print("no [retention] rules: everything is kept (set retention.raw_days, e.g. {'*' = 730})")
+        return
+    client = client_for(settings, token)
+    if client is not None:
+        with client:
+            resp = client.post("/api/v1/retention/run", params={"dry_run": str(dry_run).lower()})
+            raise_for_api(resp)
+            rows = resp.json()["series"]
+    else:
+        from gridpulse.jobs.maintenance import expire_old_data, expiry_rows
+
+        store = _local(settings, read_only=dry_run)
+        try:
+            rows = expiry_rows(store, expire_old_data(store, settings, dry_run=dry_run))
+        finally:
+            store.close()
+    verb = "would go" if dry_run else "deleted"
+    if not rows:
+        console.print(f"nothing {verb}: no data older than the rules allow")
+        return
+    table = Table(title=f"retention: {verb}")
+    for col in ("series", "raw points", "superseded versions", "rollup rows"):
+        table.add_column(col, justify="left" if col == "series" else "right")
+    for r in rows:
+        table.add_row(
+            f"{r['entity_kind']}:{r['entity_id']}/{r['metric']}",
+            f"{r['points']:,}",
+            f"{r['superseded_versions']:,}",
+            f"{r['rollup_rows']:,}",
+        )
+    console.print(table)
