@@ -69,6 +69,11 @@ _SPAN_SQL = {
         "timezone(s.tz, date_trunc('month', timezone(s.tz, r.hi AT TIME ZONE 'UTC')) + INTERVAL '1 month')::TIMESTAMP",
     ),
 }
+#: 15-minute buckets are kept only for series finer than that: for 15-minute (or coarser) data a
+#: 15-minute bucket is the point itself, and keeping it doubled the store's size on disk.
+_FINER_THAN_15MIN = "(s.interval_s IS NULL OR s.interval_s < 900)"
+FINE_SECONDS = 900
+
 #: Ranges of one series closer than this are refreshed as one: after widening to whole months
 #: (local or UTC, offsets up to 14 h) two ranges further apart can never share a bucket.
 _MERGE_GAP = timedelta(days=33)
@@ -127,10 +132,11 @@ def refresh(con: duckdb.DuckDBPyConnection) -> RefreshStats:
         try:
             for grain in Grain:
                 lo, hi = _SPAN_SQL[grain]
+                finer = f" WHERE {_FINER_THAN_15MIN}" if grain is Grain.MIN15 else ""
                 con.execute(
                     f"""CREATE OR REPLACE TEMP TABLE gp_span AS
                         SELECT r.series_id, {lo} AS lo, {hi} AS hi, s.raw_floor AS floor
-                        FROM gp_ranges r JOIN series s ON s.series_id = r.series_id"""
+                        FROM gp_ranges r JOIN series s ON s.series_id = r.series_id{finer}"""
                 )
                 # buckets that start before a series' raw floor lost raw points to retention: their
                 # rollups stay as they were computed from the whole bucket
@@ -236,11 +242,15 @@ def plan_read(
     series_tz: set[str],
     start: datetime | None,
     end: datetime | None,
+    *,
+    coarsest_interval_s: int | None = None,
 ) -> RollupRead | None:
     """The rollup grain that answers this read exactly, or None when raw points must.
 
     Args:
         series_tz: the zones of the series read (local grains need all of them equal to tz).
+        coarsest_interval_s: the largest nominal interval among them (None: some unknown);
+            15-minute buckets exist only for series finer than 15 minutes.
     """
     if resolution is Resolution.RAW or agg not in _COMBINE:
         return None
@@ -252,6 +262,8 @@ def plan_read(
         if not _offsets_fit(tz, minutes, start, end):
             return None
         grain = Grain.MIN15 if minutes < 60 else Grain.HOUR
+        if grain is Grain.MIN15 and coarsest_interval_s is not None and coarsest_interval_s >= FINE_SECONDS:
+            return None  # 15-minute data has no 15-minute rollups: its points are the buckets
         if resolution is Resolution.MIN30:
             return RollupRead(grain, "time_bucket(INTERVAL '30 minutes', r.bucket) AT TIME ZONE 'UTC'", ())
         return RollupRead(grain, utc_bucket, ())

@@ -575,12 +575,19 @@ class DuckDBStore:
         finally:
             con.close()
 
-    def _series_zones(self, con: duckdb.DuckDBPyConnection, series_ids: Sequence[int]) -> set[str]:
+    def _series_zones(
+        self, con: duckdb.DuckDBPyConnection, series_ids: Sequence[int]
+    ) -> tuple[set[str], int | None]:
+        """The zones of the series, and their largest nominal interval (None if one is unknown)."""
         rows = con.execute(
-            "SELECT DISTINCT tz FROM series WHERE series_id IN (SELECT unnest(?::INTEGER[]))",
+            "SELECT tz, interval_s FROM series WHERE series_id IN (SELECT unnest(?::INTEGER[]))",
             [list(series_ids)],
         ).fetchall()
-        return {str(r[0]) for r in rows}
+        intervals = [r[1] for r in rows]
+        coarsest = (
+            None if not intervals or any(i is None for i in intervals) else max(int(i) for i in intervals)
+        )
+        return {str(r[0]) for r in rows}, coarsest
 
     def _rollup_sql(
         self,
@@ -595,7 +602,8 @@ class DuckDBStore:
         by_series: bool,
     ) -> tuple[str, list[Any]] | None:
         """The rollup query answering this bucketed read exactly, or None (see rollups.py)."""
-        plan = rollups.plan_read(resolution, agg, tz, self._series_zones(con, series_ids), start, end)
+        zones, coarsest = self._series_zones(con, series_ids)
+        plan = rollups.plan_read(resolution, agg, tz, zones, start, end, coarsest_interval_s=coarsest)
         if plan is None:
             return None
         ids = list(series_ids)
