@@ -12,12 +12,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gridpulse.cli.context import client_for, make_settings, raise_for_api
-from gridpulse.config import Settings
-from gridpulse.errors import QueryError, StoreUnavailable
+from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api
+from gridpulse.errors import QueryError
 
 if TYPE_CHECKING:
-    from gridpulse.store.base import Store
+    pass
 
 # the analyses, the store and Arrow are imported inside the command: a command that talks to a
 # running server, and `--help`, start without them
@@ -28,16 +27,6 @@ FORMATS = ("table", "json", "csv")
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-def _open_readonly(settings: Settings) -> Store:
-    # as `gridpulse query` does: a missing file is an error, not a new empty store
-    path = settings.data_dir / "gridpulse.duckdb"
-    if not settings.store.url and not path.exists():
-        raise StoreUnavailable(f"no store at {path}: run `gridpulse init` or `gridpulse serve` first")
-    from gridpulse.store import open_store
-
-    return open_store(settings.store_url, read_only=True)
 
 
 def _params(pairs: list[str], named: dict[str, str | None]) -> dict[str, str]:
@@ -172,7 +161,7 @@ def analyze(
     else:
         from gridpulse.analyses import answer, run
 
-        store = _open_readonly(settings)
+        store = open_local_store(settings)
         try:
             body = answer(run(store, settings, name, params), explain=explain)
         finally:

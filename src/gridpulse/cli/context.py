@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridpulse.config import Settings, load_settings, validate
-from gridpulse.errors import GridpulseError, ServerUnreachable
+from gridpulse.errors import GridpulseError, ServerUnreachable, StoreUnavailable
 
 if TYPE_CHECKING:
     import httpx
+
+    from gridpulse.store.base import Store
 
 __all__ = [
     "ServerRecord",
@@ -121,3 +123,19 @@ def raise_for_api(resp: httpx.Response) -> None:
     except ValueError:
         msg = resp.text
     raise GridpulseError(f"server answered {resp.status_code}: {msg}")
+
+
+def open_local_store(settings: Settings, *, read_only: bool = True) -> Store:
+    """The store file of this data folder, for commands run while no server holds it.
+
+    Raises:
+        StoreUnavailable: there is no store yet (`gridpulse init` or `serve` creates it).
+    """
+    path = settings.data_dir / "gridpulse.duckdb"
+    if not settings.store.url and not path.exists():
+        raise StoreUnavailable(f"no store at {path}: run `gridpulse init` or `gridpulse serve` first")
+    from gridpulse.store import open_store, store_options  # the store loads only when used
+
+    if read_only:
+        return open_store(settings.store_url, read_only=True)
+    return open_store(settings.store_url, store_options(settings))

@@ -6,15 +6,12 @@ Through the running server when one holds the data folder, else on the store fil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from gridpulse.cli.context import client_for, make_settings, raise_for_api
-from gridpulse.config import Settings
-from gridpulse.errors import StoreUnavailable
+from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api
 
 __all__ = ["retention", "rollups"]
 
@@ -23,17 +20,6 @@ console = Console()
 _DATA = typer.Option(None, "--data-dir", help="Folder of the store file (default ./data).")
 _CONFIG = typer.Option(None, "--config", help="TOML config file.")
 _TOKEN = typer.Option(None, "--token", envvar="GRIDPULSE_TOKEN", help="Bearer token for a server with auth.")
-
-
-def _local(settings: Settings, *, read_only: bool) -> Any:
-    path = settings.data_dir / "gridpulse.duckdb"
-    if not settings.store.url and not path.exists():
-        raise StoreUnavailable(f"no store at {path}: run `gridpulse init` or `gridpulse serve` first")
-    from gridpulse.store import open_store, store_options
-
-    if read_only:
-        return open_store(settings.store_url, read_only=True)
-    return open_store(settings.store_url, store_options(settings))
 
 
 def rollups(data_dir: Path | None = _DATA, config: Path | None = _CONFIG, token: str | None = _TOKEN) -> None:
@@ -50,7 +36,7 @@ def rollups(data_dir: Path | None = _DATA, config: Path | None = _CONFIG, token:
 
         from gridpulse.jobs.maintenance import refresh_rollups
 
-        store = _local(settings, read_only=False)
+        store = open_local_store(settings, read_only=False)
         try:
             body = asdict(refresh_rollups(store))
         finally:
@@ -81,7 +67,7 @@ def retention(
     else:
         from gridpulse.jobs.maintenance import expire_old_data, expiry_rows
 
-        store = _local(settings, read_only=dry_run)
+        store = open_local_store(settings, read_only=dry_run)
         try:
             rows = expiry_rows(store, expire_old_data(store, settings, dry_run=dry_run))
         finally:

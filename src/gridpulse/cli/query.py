@@ -11,12 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gridpulse.cli.context import client_for, make_settings, raise_for_api
-from gridpulse.config import Settings
-from gridpulse.errors import QueryError, StoreUnavailable
+from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api
+from gridpulse.errors import QueryError
 
 if TYPE_CHECKING:
-    from gridpulse.store.base import Store
+    pass
 
 # the store, Arrow and the exporters are imported inside the commands: a command that talks to a
 # running server, and `--help`, start without them
@@ -29,15 +28,6 @@ console = Console()
 _DATA = typer.Option(None, "--data-dir", help="Folder of the store file (default ./data).")
 _CONFIG = typer.Option(None, "--config", help="TOML config file.")
 _TOKEN = typer.Option(None, "--token", envvar="GRIDPULSE_TOKEN", help="Bearer token for a server with auth.")
-
-
-def _open_readonly(settings: Settings) -> Store:
-    path = settings.data_dir / "gridpulse.duckdb"
-    if not settings.store.url and not path.exists():
-        raise StoreUnavailable(f"no store at {path}: run `gridpulse init` or `gridpulse serve` first")
-    from gridpulse.store import open_store
-
-    return open_store(settings.store_url, read_only=True)
 
 
 def _print_table(rows: list[dict[str, Any]], title: str) -> None:
@@ -113,7 +103,7 @@ def query(
         from gridpulse.export import to_csv, to_json_chunks, to_parquet, with_local_ts
         from gridpulse.store.query import ReadingsRequest, read_readings, readings_head
 
-        store = _open_readonly(settings)
+        store = open_local_store(settings)
         req = ReadingsRequest(series_id, entity, kind, metric, start, end, resolution, agg, tz, as_of)
         try:
             s, q, table = read_readings(store, req)
@@ -166,7 +156,7 @@ def series(
     else:
         from gridpulse.store.query import series_filter
 
-        store = _open_readonly(settings)
+        store = open_local_store(settings)
         try:
             rows = [
                 s.as_dict()

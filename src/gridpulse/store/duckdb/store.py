@@ -44,7 +44,8 @@ __all__ = ["DuckDBStore"]
 
 #: New rows are appended once this many are pending (two DuckDB row groups): fewer and the
 #: INSERT goes through the WAL, more and the pending Arrow tables only cost memory.
-_APPEND_ROWS = 245_760
+_ROW_GROUP_ROWS = 122_880
+_APPEND_ROWS = 2 * _ROW_GROUP_ROWS
 _SUBDAY_WIDTH = {Resolution.MIN15: "15 minutes", Resolution.MIN30: "30 minutes", Resolution.HOUR: "1 hour"}
 _TRUNC_UNIT = {Resolution.DAY: "day", Resolution.WEEK: "week", Resolution.MONTH: "month"}
 _AGG_SQL = {
@@ -66,6 +67,21 @@ def _naive_utc(ts: datetime) -> datetime:
     if ts.tzinfo is None:
         raise QueryError(f"timestamp {ts.isoformat()} has no zone offset; give an offset or a tz")
     return ts.astimezone(UTC).replace(tzinfo=None)
+
+
+def _overlapping(
+    start: datetime | None, end: datetime | None, *, lo: str, hi: str
+) -> tuple[list[str], list[Any]]:
+    """Conditions (and their parameters) for rows whose [lo, hi] overlaps [start, end)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if start is not None:
+        where.append(f"{hi} >= ?")
+        params.append(_naive_utc(start))
+    if end is not None:
+        where.append(f"{lo} < ?")
+        params.append(_naive_utc(end))
+    return where, params
 
 
 def _path_from_url(url: str) -> Path:
@@ -228,7 +244,7 @@ class DuckDBStore:
             return results
 
     @staticmethod
-    def _append_pending(con: duckdb.DuckDBPyConnection, txn: _Txn) -> None:
+    def _append_pending(con: duckdb.DuckDBPyConnection, txn: _Txn, *, whole_row_groups: bool = False) -> None:
         """Append the new rows gathered so far as one INSERT.
 
         DuckDB writes an INSERT of at least a row group (122,880 rows) straight to the file,
@@ -239,6 +255,13 @@ class DuckDBStore:
             return
         rows = txn.pending[0] if len(txn.pending) == 1 else pa.concat_tables(txn.pending)
         txn.pending = []
+        if whole_row_groups:
+            # the rest waits for the next append: every append but a commit's last fills its row
+            # groups, which compress better than a partial one left behind by each INSERT
+            whole = rows.num_rows // _ROW_GROUP_ROWS * _ROW_GROUP_ROWS
+            if whole < rows.num_rows:
+                txn.pending = [rows.slice(whole)]
+                rows = rows.slice(0, whole)
         con.register("gp_new", rows)
         try:
             con.execute(
@@ -363,7 +386,8 @@ class DuckDBStore:
         if prep.new.num_rows:
             txn.pending.append(prep.new)
             if sum(t.num_rows for t in txn.pending) >= _APPEND_ROWS:
-                self._append_pending(con, txn)  # big enough to go straight to the file; bounds memory
+                # big enough to go straight to the file; bounds memory
+                self._append_pending(con, txn, whole_row_groups=True)
         if prep.old.num_rows:
             self._append_pending(con, txn)  # the comparison must see rows of earlier batches
             inserted_old, revised, unchanged_old = self._merge_old(con, prep.old, txn.now)
@@ -607,14 +631,7 @@ class DuckDBStore:
         if plan is None:
             return None
         ids = list(series_ids)
-        rng: list[str] = []
-        rng_params: list[Any] = []
-        if start is not None:
-            rng.append("ts_max >= ?")
-            rng_params.append(_naive_utc(start))
-        if end is not None:
-            rng.append("ts_min < ?")
-            rng_params.append(_naive_utc(end))
+        rng, rng_params = _overlapping(start, end, lo="ts_min", hi="ts_max")
         stale = con.execute(
             "SELECT count(*) FROM rollup_dirty WHERE series_id IN (SELECT unnest(?::INTEGER[]))"
             + "".join(f" AND {c}" for c in rng),
@@ -622,14 +639,9 @@ class DuckDBStore:
         ).fetchall()
         if stale and stale[0][0]:
             return None  # written since the last refresh: the points answer
-        where = ["r.series_id IN (SELECT unnest(?::INTEGER[]))"]
-        params: list[Any] = [ids]
-        if start is not None:
-            where.append("r.bucket >= ?")
-            params.append(_naive_utc(start))
-        if end is not None:
-            where.append("r.bucket < ?")
-            params.append(_naive_utc(end))
+        where, params = _overlapping(start, end, lo="r.bucket", hi="r.bucket")
+        where.insert(0, "r.series_id IN (SELECT unnest(?::INTEGER[]))")
+        params.insert(0, ids)
         return rollups.read_sql(plan, agg, " AND ".join(where), params, by_series=by_series)
 
     def _read_snapshot(
@@ -688,14 +700,9 @@ class DuckDBStore:
         tz: str = "UTC",
         explain: list[tuple[str, list[Any]]] | None = None,
     ) -> pa.Table:
-        where = ["series_id IN (SELECT unnest(?::INTEGER[]))"]
-        params: list[Any] = [list(series_ids)]
-        if start is not None:
-            where.append("ts >= ?")
-            params.append(_naive_utc(start))
-        if end is not None:
-            where.append("ts < ?")
-            params.append(_naive_utc(end))
+        where, params = _overlapping(start, end, lo="ts", hi="ts")
+        where.insert(0, "series_id IN (SELECT unnest(?::INTEGER[]))")
+        params.insert(0, list(series_ids))
         source = f"SELECT series_id, ts, value, quality FROM points WHERE {' AND '.join(where)}"
         raw = self._bucket_sql(resolution, agg, tz, source, params, by_series=True)
         rollup = None
