@@ -3,8 +3,8 @@ invariance, and pandas on the synthetic fleet's batteries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -15,23 +15,9 @@ from gridpulse.analytics.base import AnalyticResult
 from gridpulse.analytics.battery import equivalent_full_cycles, soc_daily, time_below_threshold
 from gridpulse.demo import generate_fleet
 from gridpulse.errors import QueryError
+from tests.analytics.frames import frame, utc
 
-TS = pa.timestamp("us", tz="UTC")
 M5, Q = timedelta(minutes=5), timedelta(minutes=15)
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-def frame(sid: int, start: datetime, step: timedelta, values: Sequence[float | None]) -> pa.Table:
-    return pa.table(
-        {
-            "series_id": pa.array([sid] * len(values), pa.int32()),
-            "ts": pa.array([start + i * step for i in range(len(values))], TS),
-            "value": pa.array(values, pa.float64()),
-        }
-    )
 
 
 def test_soc_daily_hand_worked_with_ties_to_the_earliest_sample() -> None:

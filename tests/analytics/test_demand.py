@@ -3,8 +3,7 @@ and pandas on the Ausgrid household."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,24 +15,10 @@ import pytest
 from gridpulse.analytics.demand import load_duration_curve, load_factor, peak_demand_kw
 from gridpulse.datasets import load_ausgrid_solar_home_c12
 from gridpulse.errors import QueryError
+from tests.analytics.frames import frame, utc
 
-TS = pa.timestamp("us", tz="UTC")
 Q = timedelta(minutes=15)
 M15, M30, M60 = (timedelta(minutes=m) for m in (15, 30, 60))
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-def frame(sid: int, start: datetime, step: timedelta, values: Sequence[float | None]) -> pa.Table:
-    return pa.table(
-        {
-            "series_id": pa.array([sid] * len(values), pa.int32()),
-            "ts": pa.array([start + i * step for i in range(len(values))], TS),
-            "value": pa.array(values, pa.float64()),
-        }
-    )
 
 
 def test_peak_over_15_30_and_60_minute_windows_hand_worked() -> None:

@@ -4,7 +4,7 @@ identities (DST days of 23 and 25 hours in three zones), invariance, and pandas 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from gridpulse.analytics.energy import (
 from gridpulse.analytics.periods import local_periods
 from gridpulse.datasets import load_ausgrid_solar_home_c12, load_pjm_hourly
 from gridpulse.errors import QueryError
+from tests.analytics.frames import utc
 
 TS = pa.timestamp("us", tz="UTC")
 Q = timedelta(minutes=15)
@@ -41,10 +42,6 @@ def regular(
     sid: int, start: datetime, step: timedelta, values: Sequence[float | None]
 ) -> list[tuple[int, datetime, float | None]]:
     return [(sid, start + i * step, v) for i, v in enumerate(values)]
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # Local midnight of a DST change day as a UTC instant, and the hours of that local day.

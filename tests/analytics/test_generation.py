@@ -3,8 +3,7 @@ invariance, and pandas on the ENERPOS plant."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -15,23 +14,9 @@ import pytest
 from gridpulse.analytics.generation import GenerationUnit, generation_summary
 from gridpulse.datasets import load_enerpos_pv
 from gridpulse.errors import QueryError
+from tests.analytics.frames import frame, utc
 
-TS = pa.timestamp("us", tz="UTC")
 Q = timedelta(minutes=15)
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-def frame(sid: int, start: datetime, step: timedelta, values: Sequence[float | None]) -> pa.Table:
-    return pa.table(
-        {
-            "series_id": pa.array([sid] * len(values), pa.int32()),
-            "ts": pa.array([start + i * step for i in range(len(values))], TS),
-            "value": pa.array(values, pa.float64()),
-        }
-    )
 
 
 def test_hand_worked_day_of_a_2_mw_plant() -> None:

@@ -3,8 +3,7 @@ pandas on the synthetic fleet's meters."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -16,23 +15,9 @@ from gridpulse.analytics.periods import Period
 from gridpulse.analytics.summary import summarise
 from gridpulse.demo import generate_fleet
 from gridpulse.errors import QueryError
+from tests.analytics.frames import frame, utc
 
-TS = pa.timestamp("us", tz="UTC")
 Q = timedelta(minutes=15)
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-def frame(sid: int, start: datetime, step: timedelta, values: Sequence[float | None]) -> pa.Table:
-    return pa.table(
-        {
-            "series_id": pa.array([sid] * len(values), pa.int32()),
-            "ts": pa.array([start + i * step for i in range(len(values))], TS),
-            "value": pa.array(values, pa.float64()),
-        }
-    )
 
 
 def test_hand_worked_two_meters_one_day() -> None:
