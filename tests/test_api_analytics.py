@@ -242,6 +242,51 @@ def test_every_analysis_answers_what_its_analytic_gives_on_the_stored_frames(
     assert body["params"]["series"], "the answer says which series it read"
 
 
+def _energy_by(fleet: Fleet, ids: list[int], group_of: dict[int, str], **kw: Any) -> dict[tuple[str, str], float]:
+    """Per-series energy from the analytic, summed per group and local date here."""
+    out: dict[tuple[str, str], float] = {}
+    for row in energy_kwh(fleet.frame(ids), tz=AMS, **kw).table.to_pylist():
+        key = (group_of[row["series_id"]], row["local_date"].isoformat())
+        out[key] = out.get(key, 0.0) + row["energy_kwh"]
+    return out
+
+
+@pytest.mark.parametrize("by", ["all", "site"])
+def test_energy_by_group_sums_the_series_energy(fleet: Fleet, by: str) -> None:
+    series = fleet.store.list_series(SeriesFilter(entity_kind="meter", metric="kwh"))
+    ids = [s.series_id for s in series]
+    group_of = {s.series_id: "all" if by == "all" else (s.site_id or "(no site)") for s in series}
+    body = get(fleet, "energy", kind="meter", metric="kwh", by=by, explain="true")
+    assert body["columns"] == ["group", "start", "local_date", "energy_kwh", "intervals"]
+    got = {(r["group"], r["local_date"]): r["energy_kwh"] for r in body["rows"]}
+    want = _energy_by(fleet, ids, group_of, period="day")
+    assert got.keys() == want.keys() and len(got) >= DAYS
+    assert all(math.isclose(got[k], want[k], rel_tol=1e-9) for k in got)
+    assert "GROUP BY" in body["sql"][0]["sql"]  # the store summed the group
+    # a kW series is integrated one by one, then summed
+    kw = get(fleet, "energy", kind="device", metric="power_kw", by="all")
+    per_series = get(fleet, "energy", kind="device", metric="power_kw")
+    total: dict[str, float] = {}
+    for r in per_series["rows"]:
+        total[r["local_date"]] = total.get(r["local_date"], 0.0) + r["energy_kwh"]
+    assert {r["local_date"]: r["energy_kwh"] for r in kw["rows"]} == pytest.approx(total, rel=1e-9)
+
+
+@pytest.mark.parametrize("period", ["hour", "day", "week"])
+def test_peak_demand_from_the_rollups_equals_the_windows_of_the_points(fleet: Fleet, period: str) -> None:
+    fleet.store.refresh_rollups()
+    body = get(fleet, "peak-demand", kind="meter", metric="kwh", window="15min", period=period, explain="true")
+    assert "FROM rollups" in body["sql"][0]["sql"] and 'AS "at"' in body["sql"][0]["sql"]
+    expected = peak_demand_kw(fleet.frame(fleet.ids(entity_kind="meter", metric="kwh")), window=M15, tz=AMS,
+                              period=period, input_unit="kwh", interval=M15)  # type: ignore[arg-type]
+    assert body["columns"] == expected.table.column_names
+    assert _close(body["rows"], expected_rows(expected))
+    assert (body["units"], body["notes"]) == (expected.units, expected.notes)
+    # a window of two intervals cannot come from the maxima: the points answer
+    body = get(fleet, "peak-demand", kind="meter", metric="kwh", window="30min", period=period, explain="true")
+    assert 'AS "at"' not in body["sql"][0]["sql"]
+
+
 def test_parameters_are_echoed_as_resolved(fleet: Fleet) -> None:
     body = get(fleet, "coverage", entity="m-03", start="2024-10-24")
     p = body["params"]
@@ -270,7 +315,9 @@ def test_explain_returns_the_sql_that_read_points(fleet: Fleet) -> None:
     body = get(fleet, "energy", entity="m-01", explain="true")
     (stmt,) = body["sql"]
     assert "FROM points" in stmt["sql"] or "FROM rollups" in stmt["sql"]
-    assert fleet.ids(entity_id="m-01") in stmt["params"]
+    (sid,) = fleet.ids(entity_id="m-01")
+    # the series is named in the SQL (as an id range) or passed as a list parameter
+    assert f"BETWEEN {sid} AND {sid}" in stmt["sql"] or [sid] in stmt["params"]
     balance = get(fleet, "feeder-balance", feeder="feeder-1", explain="true")
     assert len(balance["sql"]) == 2
     assert all("FROM points" in s["sql"] for s in balance["sql"])

@@ -3,7 +3,7 @@ and pandas on the Ausgrid household."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from gridpulse.analytics.demand import load_duration_curve, load_factor, peak_demand_kw
+from gridpulse.analytics.demand import (
+    load_duration_curve,
+    load_factor,
+    peak_demand_from_maxima_kw,
+    peak_demand_kw,
+)
 from gridpulse.datasets import load_ausgrid_solar_home_c12
 from gridpulse.errors import QueryError
 from tests.analytics.frames import frame, utc
@@ -177,3 +182,69 @@ def test_ausgrid_daily_peak_of_hourly_means_matches_pandas(shared_datasets: Path
         curve.column("demand_kw").to_numpy(), np.sort(hourly.to_numpy())[::-1], rtol=1e-12
     )
     assert isinstance(expected_at.iloc[0], pd.Timestamp)
+
+
+def _maxima(rows: pa.Table, tz: str, period: str) -> pa.Table:
+    """Per series and local period: largest value, when it first came, values, nulls (in Python,
+    as a store's MAX buckets would be)."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    out: dict[tuple[int, datetime], list[object]] = {}
+    for r in rows.to_pylist():
+        local = r["ts"].astimezone(zone)
+        day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = day if period == "day" else local.replace(minute=0, second=0, microsecond=0)
+        # keyed in UTC: the two 02:00 hours of the fall-back night compare equal as local times
+        acc = out.setdefault((r["series_id"], start.astimezone(UTC)), [None, None, 0, 0])
+        if r["value"] is None:
+            acc[3] += 1  # type: ignore[operator]
+            continue
+        acc[2] += 1  # type: ignore[operator]
+        if acc[0] is None or r["value"] > acc[0]:  # strictly: ties keep the earliest
+            acc[0], acc[1] = r["value"], r["ts"]
+    keys = sorted(out)
+    return pa.table(
+        {
+            "series_id": pa.array([k[0] for k in keys], pa.int32()),
+            "ts": pa.array([k[1] for k in keys], pa.timestamp("us", tz="UTC")),
+            "value": pa.array([out[k][0] for k in keys], pa.float64()),
+            "at": pa.array([out[k][1] for k in keys], pa.timestamp("us", tz="UTC")),
+            "count": pa.array([out[k][2] for k in keys], pa.int64()),
+            "nulls": pa.array([out[k][3] for k in keys], pa.int64()),
+        }
+    )
+
+
+@pytest.mark.parametrize("period", ["hour", "day"])
+@pytest.mark.parametrize("unit", ["kwh", "kw"])
+def test_peaks_from_period_maxima_equal_the_windows_of_the_rows(period: str, unit: str) -> None:
+    # two series over Amsterdam's 25-hour fall-back day, with ties, nulls and an all-null hour
+    values = [float((i * 7) % 11) for i in range(3 * 96)]
+    values[10] = None  # type: ignore[call-overload]
+    for i in range(40, 44):
+        values[i] = None  # type: ignore[call-overload]
+    rows = pa.concat_tables(
+        [frame(1, utc(2024, 10, 25, 22), Q, values), frame(2, utc(2024, 10, 25, 22), Q, values[::-1])]
+    )
+    tz = "Europe/Amsterdam"
+    want = peak_demand_kw(rows, window=M15, tz=tz, period=period, input_unit=unit, interval=Q)  # type: ignore[arg-type]
+    got = peak_demand_from_maxima_kw(
+        _maxima(rows, tz, period),
+        window=M15,
+        interval=Q,
+        tz=tz,
+        period=period,
+        input_unit=unit,  # type: ignore[arg-type]
+    )
+    assert got.table.equals(want.table)
+    assert got.notes == want.notes == ["10 null values skipped"]
+    if period == "hour":  # the fall-back day has 25 hours per series
+        per_day = pc.value_counts(got.table.column("local_date")).to_pylist()
+        assert {"values": date(2024, 10, 27), "counts": 50} in per_day
+
+
+def test_peaks_from_maxima_refuse_a_window_other_than_the_interval() -> None:
+    rows = _maxima(frame(1, utc(2024, 6, 3), Q, [1.0, 2.0]), "UTC", "day")
+    with pytest.raises(QueryError, match="interval=0:15:00 is not the window 0:30:00"):
+        peak_demand_from_maxima_kw(rows, window=M30, interval=Q, tz="UTC")

@@ -24,8 +24,17 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 def _rows(entity: str, n: int, start: datetime = T0) -> pa.Table:
     return pa.Table.from_pylist(
-        [{"entity_kind": "meter", "entity_id": entity, "metric": "kwh", "ts": start + timedelta(minutes=15 * i),
-          "value": float(i), "quality": 0} for i in range(n)],
+        [
+            {
+                "entity_kind": "meter",
+                "entity_id": entity,
+                "metric": "kwh",
+                "ts": start + timedelta(minutes=15 * i),
+                "value": float(i),
+                "quality": 0,
+            }
+            for i in range(n)
+        ],
         schema=KEYED_BATCH_SCHEMA,
     )
 

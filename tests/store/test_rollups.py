@@ -3,6 +3,7 @@ revised writes too, on DST days in two zones; stale buckets are never read."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,7 +49,9 @@ def _write(store: Store, *tables: pa.Table) -> None:
             WriteRequest(
                 list(tables),
                 # nyc's interval is unknown: it keeps 15-minute rollups; ams's points are its own
-                lambda key: SeriesMeta(unit="kWh", interval=INTERVALS[key.entity_id], tz=ZONES[key.entity_id]),
+                lambda key: SeriesMeta(
+                    unit="kWh", interval=INTERVALS[key.entity_id], tz=ZONES[key.entity_id]
+                ),
             )
         ]
     )
@@ -151,6 +154,12 @@ def test_rollup_read_equals_raw_read(
     assert ("rollups" in sql) is not from_points and "rollups" not in raw_sql
     assert ts == raw_ts
     assert _same(values, raw_values)
+    if agg in (Agg.MIN, Agg.MAX):  # when the extreme first happened, from the rollups too
+        at = store.read(q).column("at").to_pylist()
+        raw_at = store.read(dataclasses.replace(q, as_of=FAR)).column("at").to_pylist()
+        assert at == raw_at and len([a for a in at if a is not None]) == len(
+            [v for v in values if v is not None]
+        )
 
 
 def test_days_of_23_and_25_hours_have_their_own_hours(store: Store) -> None:
@@ -187,12 +196,12 @@ def test_late_and_revised_rows_are_read_raw_until_refreshed_then_from_fresh_roll
     )
     _write(store, late, revised)
     assert store.stats()["rollup_ranges_pending"] > 0
-    ts, stale_view, sql = _read(store, q)
-    assert "rollups" not in sql  # stale buckets are never read
+    ts, stale_view, _ = _read(store, q)
     raw = _read(
         store,
         ReadingsQuery(sid, start=start, end=end, resolution=Resolution.DAY, agg=Agg.SUM, tz=tz, as_of=FAR),
     )
+    # the rollups still hold `before`: the stale series was read from its points
     assert _same(stale_view, raw[1]) and not _same(stale_view, before)
     stats = store.refresh_rollups()
     assert stats.ranges >= 1 and store.stats()["rollup_ranges_pending"] == 0
@@ -221,7 +230,133 @@ def test_frame_reads_use_rollups_and_match_raw(store: Store) -> None:
         assert part.column("count").to_pylist() == raw.column("count").to_pylist()
 
 
+def test_frame_read_takes_stale_series_from_points_and_the_rest_from_rollups(fresh_store: Store) -> None:
+    store = fresh_store
+    store.refresh_rollups()
+    ids = [_sid(store, "ams"), _sid(store, "nyc")]
+    revised = _rows(
+        "nyc", T0 + timedelta(minutes=15 * 3), 1, step=timedelta(minutes=15), value=lambda i: 99.0
+    )
+    _write(store, revised)
+    assert store.stats()["rollup_ranges_pending"] == 1  # nyc's day is stale, ams's rollups are fresh
+    explain: list[tuple[str, list[Any]]] = []
+    frame = store.read_frame(ids, resolution=Resolution.DAY, agg=Agg.SUM, tz="UTC", explain=explain)
+    assert "FROM rollups" in explain[0][0] and "FROM points" in explain[0][0]
+    for sid in ids:
+        part = frame.filter(pa.compute.equal(frame.column("series_id"), sid))
+        raw = store.read(ReadingsQuery(sid, resolution=Resolution.DAY, agg=Agg.SUM, tz="UTC", as_of=FAR))
+        assert part.column("ts").to_pylist() == raw.column("ts").to_pylist()
+        assert _same(part.column("value").to_pylist(), raw.column("value").to_pylist())
+        assert part.column("count").to_pylist() == raw.column("count").to_pylist()
+
+
 def test_refresh_with_nothing_dirty_does_nothing(fresh_store: Store) -> None:
     assert fresh_store.stats()["rollup_ranges_pending"] == 2  # one commit of two series: a range each
     fresh_store.refresh_rollups()
     assert fresh_store.refresh_rollups().ranges == 0
+
+
+# ------------------------------------------------------------------------------ read_totals
+def _raw_sums(store: Store, ids: list[int], bucket: Any) -> dict[datetime, tuple[float | None, int, int]]:
+    """Independent of the store's SQL: raw points summed in Python per bucket(ts)."""
+    out: dict[datetime, list[Any]] = {}
+    for sid in ids:
+        per: dict[datetime, list[Any]] = {}
+        raw = store.read(ReadingsQuery(sid))
+        for ts, value in zip(raw.column("ts").to_pylist(), raw.column("value").to_pylist(), strict=True):
+            acc = per.setdefault(bucket(ts), [None, 0])
+            if value is not None:
+                acc[0] = (acc[0] or 0.0) + value
+                acc[1] += 1
+        for b, (total, count) in per.items():
+            row = out.setdefault(b, [None, 0, 0])
+            if total is not None:
+                row[0] = (row[0] or 0.0) + total
+                row[2] += 1
+            row[1] += count
+    return {b: (v[0], v[1], v[2]) for b, v in sorted(out.items())}
+
+
+def _as_dict(t: pa.Table) -> dict[datetime, tuple[float | None, int, int]]:
+    cols = [t.column(c).to_pylist() for c in ("ts", "value", "count", "series")]
+    return {ts: (v, c, n) for ts, v, c, n in zip(*cols, strict=True)}
+
+
+def _close(
+    a: dict[datetime, tuple[float | None, int, int]], b: dict[datetime, tuple[float | None, int, int]]
+) -> None:
+    assert list(a) == list(b)
+    for k in a:
+        assert a[k][1:] == b[k][1:], k
+        assert _same([a[k][0]], [b[k][0]]), k
+
+
+@pytest.mark.parametrize("resolution", [Resolution.RAW, Resolution.HOUR, Resolution.DAY])
+def test_totals_sum_the_series_per_bucket_as_python_does(store: Store, resolution: Resolution) -> None:
+    ids = [_sid(store, "ams"), _sid(store, "nyc")]
+    width = {Resolution.RAW: None, Resolution.HOUR: 3600, Resolution.DAY: 86400}[resolution]
+
+    def bucket(ts: datetime) -> datetime:
+        if width is None:
+            return ts
+        epoch = int(ts.timestamp())
+        return datetime.fromtimestamp(epoch - epoch % width, UTC)
+
+    explain: list[tuple[str, list[Any]]] = []
+    got = store.read_totals(ids, resolution=resolution, agg=Agg.SUM, tz="UTC", explain=explain)
+    assert set(got.column("group").to_pylist()) == {0}
+    _close(_as_dict(got), _raw_sums(store, ids, bucket))
+    assert ("FROM rollups" in explain[0][0]) is (resolution is not Resolution.RAW)
+
+
+def test_totals_by_group_and_after_a_late_write(fresh_store: Store) -> None:
+    store = fresh_store
+    store.refresh_rollups()
+    ams, nyc = _sid(store, "ams"), _sid(store, "nyc")
+    _write(
+        store,
+        _rows("nyc", T0 + timedelta(minutes=15 * 3), 1, step=timedelta(minutes=15), value=lambda i: 99.0),
+    )
+    assert store.stats()["rollup_ranges_pending"] == 1  # nyc's range is stale, ams's rollups fresh
+    got = store.read_totals([ams, nyc], resolution=Resolution.DAY, tz="UTC", groups={ams: 7, nyc: 3})
+    assert got.column("group").to_pylist() == sorted(got.column("group").to_pylist())
+
+    def day(ts: datetime) -> datetime:
+        return datetime(ts.year, ts.month, ts.day, tzinfo=UTC)
+
+    for sid, group in ((ams, 7), (nyc, 3)):
+        part = got.filter(pa.compute.equal(got.column("group"), group))
+        _close(_as_dict(part), _raw_sums(store, [sid], day))
+    # series left out of `groups` are left out of the sums
+    only = store.read_totals([ams, nyc], resolution=Resolution.DAY, tz="UTC", groups={ams: 1})
+    assert set(only.column("group").to_pylist()) == {1}
+
+
+# ------------------------------------------------------------------------------ analytics on buckets
+def test_analytics_on_rollup_buckets_equal_them_on_the_points(store: Store) -> None:
+    """Energy per day and the hourly profile from the rollups (with their null counts) are what
+    the analytics give on the raw points, nulls noted the same."""
+    from gridpulse.analytics.energy import energy_kwh
+    from gridpulse.analytics.tou import average_day_profile
+
+    ids = [_sid(store, "ams"), _sid(store, "nyc")]
+    tz = ZONES["ams"]
+    raw = store.read_frame(ids)
+    explain: list[tuple[str, list[Any]]] = []
+    # local days come from the rollups for series of that zone (nyc's are read from its points)
+    days = store.read_frame(ids, resolution=Resolution.DAY, agg=Agg.SUM, tz=tz, explain=explain)
+    hours = store.read_frame(ids, resolution=Resolution.HOUR, agg=Agg.SUM, tz=tz, explain=explain)
+    assert "FROM rollups" not in explain[0][0] and "FROM rollups" in explain[1][0]
+    ams_days = store.read_frame(ids[:1], resolution=Resolution.DAY, agg=Agg.SUM, tz=tz, explain=explain)
+    assert "FROM rollups" in explain[2][0]
+    days = pa.concat_tables([ams_days, days.filter(pa.compute.equal(days.column("series_id"), ids[1]))])
+    want = energy_kwh(raw, period="day", tz=tz)
+    got = energy_kwh(days, period="day", tz=tz, count="count", nulls="nulls")
+    assert got.notes == want.notes and want.notes  # ams has null values
+    assert got.table.drop_columns(["energy_kwh"]).equals(want.table.drop_columns(["energy_kwh"]))
+    assert _same(got.table.column("energy_kwh").to_pylist(), want.table.column("energy_kwh").to_pylist())
+    want = average_day_profile(raw, tz=tz, points=24, day_types=("weekday", "weekend"))
+    got = average_day_profile(hours, tz=tz, points=24, day_types=("weekday", "weekend"), nulls="nulls")
+    assert got.notes == want.notes and want.notes
+    assert got.table.drop_columns(["energy_kwh"]).equals(want.table.drop_columns(["energy_kwh"]))
+    assert _same(got.table.column("energy_kwh").to_pylist(), want.table.column("energy_kwh").to_pylist())

@@ -60,6 +60,8 @@ class Inputs:
         settings: the running settings (tariffs live there).
         extra: what the selector looked up besides series (a feeder's mapping rows).
         reference: kind -> rows of a store reference table.
+        groups: for an analysis that read group sums (`Analysis.groups`), the group names; the
+            frame's `group` column indexes them. Empty when it read one frame per series.
         resolved: filled by the helpers below with values derived from the data (an interval, a
             capacity), echoed in the answer's params.
     """
@@ -73,6 +75,7 @@ class Inputs:
     settings: Settings
     extra: Mapping[str, Any]
     reference: Callable[[str], list[dict[str, Any]]]
+    groups: tuple[str, ...] = ()
     resolved: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -165,10 +168,14 @@ class Analysis:
         units: the units its series may have (compared case-insensitively); empty for any.
         resolution, agg: what `store.read_frame` is asked for; raw points unless the analytic
             wants buckets.
-        buckets: given the converted parameters and the series' unit, the (resolution, agg) at
-            which the store can pre-aggregate exactly what the analytic would sum, or None.
+        buckets: given the converted parameters and the series, the (resolution, agg) at which
+            the store can pre-aggregate exactly what the analytic would compute, or None.
             Bucketed reads come from the rollups, so years of 15-minute data answer in
-            milliseconds; the frame then has a `count` column (intervals per row).
+            milliseconds; the frame then has a `count` column (intervals per row), and for MIN
+            and MAX an `at` column.
+        groups: given the converted parameters and the series, series id -> group name when the
+            analytic takes the sum of each group's series (`store.read_totals`, one frame of
+            group, ts, value, count, series) instead of one row per series; None: per series.
         analytics: the analytic functions `call` may use, for the listing.
     """
 
@@ -180,12 +187,13 @@ class Analysis:
     units: tuple[str, ...] = ()
     resolution: Resolution = Resolution.RAW
     agg: Agg = Agg.AVG
-    buckets: Callable[[Mapping[str, Any], str], tuple[Resolution, Agg] | None] | None = None
+    buckets: Callable[[Mapping[str, Any], Sequence[Series]], tuple[Resolution, Agg] | None] | None = None
+    groups: Callable[[Mapping[str, Any], Sequence[Series]], Mapping[int, str] | None] | None = None
     analytics: tuple[Callable[..., AnalyticResult], ...] = ()
 
-    def read_as(self, values: Mapping[str, Any], unit: str) -> tuple[Resolution, Agg]:
+    def read_as(self, values: Mapping[str, Any], series: Sequence[Series]) -> tuple[Resolution, Agg]:
         """The resolution and aggregate to read the series at for these parameters."""
-        found = self.buckets(values, unit) if self.buckets is not None else None
+        found = self.buckets(values, series) if self.buckets is not None else None
         return found if found is not None else (self.resolution, self.agg)
 
     @property
@@ -335,38 +343,58 @@ def run(store: Store, settings: Settings, name: str, params: Mapping[str, str]) 
     if start and end and end <= start:
         raise QueryError(f"end={values['end']!r} is not after start={values['start']!r}")
     sql: SqlLog = []
-    resolution, agg = analysis.read_as(values, series[0].unit if series else "")
-    frames = {
-        role: store.read_frame(
-            [s.series_id for s in group],
-            start=start,
-            end=end,
-            resolution=resolution,
-            agg=agg,
-            tz=tz,
-            explain=sql,
-        )
-        if group
-        else _empty_frame()
-        for role, group in selection.roles.items()
-    }
+    resolution, agg = analysis.read_as(values, series)
+    grouping = analysis.groups(values, series) if analysis.groups is not None else None
+    names: tuple[str, ...] = ()
+    if grouping is not None:
+        names = tuple(sorted(set(grouping.values())))
+        code = {name: i for i, name in enumerate(names)}
+        frames = {
+            "series": store.read_totals(
+                [s.series_id for s in series],
+                start=start,
+                end=end,
+                resolution=resolution,
+                agg=agg,
+                tz=tz,
+                groups={sid: code[name] for sid, name in grouping.items()},
+                explain=sql,
+            )
+        }
+    else:
+        frames = {
+            role: store.read_frame(
+                [s.series_id for s in group],
+                start=start,
+                end=end,
+                resolution=resolution,
+                agg=agg,
+                tz=tz,
+                explain=sql,
+            )
+            if group
+            else _empty_frame()
+            for role, group in selection.roles.items()
+        }
     inputs = Inputs(
-        frames, selection.roles, values, tz, start, end, settings, selection.extra, store.list_reference
+        frames,
+        selection.roles,
+        values,
+        tz,
+        start,
+        end,
+        settings,
+        selection.extra,
+        store.list_reference,
+        groups=names,
     )
     result = analysis.call(inputs)
     result.sql = sql
     given = {p.name: values[p.name] for p in analysis.select.params if values[p.name] is not None}
     own = {p.name: values[p.name] for p in analysis.params}
-    resolved = {
-        "series": [s.as_dict() for s in series],
-        **given,
-        "tz": tz,
-        "start": start,
-        "end": end,
-        **own,
-        **inputs.resolved,
-    }
-    return AnalysisRun(analysis, result, jsonable(resolved))
+    resolved = jsonable({**given, "tz": tz, "start": start, "end": end, **own, **inputs.resolved})
+    # catalogue rows are JSON-ready already: walking 1,000 of them through jsonable took 8 ms
+    return AnalysisRun(analysis, result, {"series": [s.as_dict() for s in series], **resolved})
 
 
 def run_analysis(store: Store, settings: Settings, name: str, params: Mapping[str, str]) -> AnalyticResult:

@@ -19,7 +19,12 @@ from gridpulse.analyses.select import FeederSelector, SeriesSelector
 from gridpulse.analytics.base import AnalyticResult
 from gridpulse.analytics.battery import equivalent_full_cycles, soc_daily, time_below_threshold
 from gridpulse.analytics.coverage import coverage, gaps
-from gridpulse.analytics.demand import load_duration_curve, load_factor, peak_demand_kw
+from gridpulse.analytics.demand import (
+    load_duration_curve,
+    load_factor,
+    peak_demand_from_maxima_kw,
+    peak_demand_kw,
+)
 from gridpulse.analytics.energy import consumption_from_register_kwh, energy_from_power_kwh, energy_kwh
 from gridpulse.analytics.feeders import feeder_balance
 from gridpulse.analytics.generation import generation_summary
@@ -62,8 +67,39 @@ def _max_gap(default: str | None) -> Param:
 # ------------------------------------------------------------------------------ calls
 def _energy_from_interval_kwh(x: Inputs) -> AnalyticResult:
     # pre-aggregated by the store (see _energy_buckets) when the frame counts its intervals
-    count = "count" if "count" in x.frame.column_names else None
-    return energy_kwh(x.frame, period=x.params["period"], tz=x.tz, count=count)
+    count, nulls = ("count", "nulls") if "count" in x.frame.column_names else (None, None)
+    if x.groups:  # the store summed each group's buckets (_energy_groups)
+        result = energy_kwh(
+            x.frame, period=x.params["period"], tz=x.tz, series_id="group", count=count, nulls=nulls
+        )
+        return _named_groups(result, x.groups)
+    return energy_kwh(x.frame, period=x.params["period"], tz=x.tz, count=count, nulls=nulls)
+
+
+def _named_groups(result: AnalyticResult, names: Sequence[str]) -> AnalyticResult:
+    """The result with its series_id column (holding group numbers) replaced by group names."""
+    t = result.table
+    codes = t.column("series_id")
+    t = t.set_column(t.schema.get_field_index("series_id"), "group", pa.array(names, pa.string()).take(codes))
+    return AnalyticResult(t, result.units, result.notes)
+
+
+def _summed_by_group(result: AnalyticResult, series: Sequence[Series], by: str) -> AnalyticResult:
+    """Per-series energy rows summed per group and period (kW series, integrated one by one):
+    energy, hours covered and gap counts add up."""
+    names = _GROUPINGS[by](series) or {s.series_id: "all" for s in series}
+    t = result.table
+    group = pa.array([names[int(i)] for i in t.column("series_id").to_pylist()], pa.string())
+    keys = [c for c in ("start", "local_date") if c in t.column_names]
+    sums = [c for c in t.column_names if c not in ("series_id", *keys)]  # energy, hours, counts
+    summed = (
+        t.append_column("group", group)
+        .group_by(["group", *keys], use_threads=False)
+        .aggregate([(c, "sum") for c in sums])
+        .rename_columns(["group", *keys, *sums])
+        .sort_by([("group", "ascending"), *((k, "ascending") for k in keys[:1])])
+    )
+    return AnalyticResult(summed, result.units, result.notes)
 
 
 #: Energy periods the store buckets itself (from the rollups when they are fresh).
@@ -75,11 +111,22 @@ _PERIOD_RESOLUTION: Final[dict[str, Resolution]] = {
 }
 
 
-def _energy_buckets(values: Mapping[str, Any], unit: str) -> tuple[Resolution, Agg] | None:
+def _unit(series: Sequence[Series]) -> str:
+    return series[0].unit.lower() if series else ""
+
+
+def _energy_buckets(values: Mapping[str, Any], series: Sequence[Series]) -> tuple[Resolution, Agg] | None:
     """Interval kWh per local period is the store's bucketed sum, with the same period edges."""
-    if unit.lower() != "kwh" or values["period"] not in _PERIOD_RESOLUTION:
+    if _unit(series) != "kwh" or values["period"] not in _PERIOD_RESOLUTION:
         return None
     return _PERIOD_RESOLUTION[values["period"]], Agg.SUM
+
+
+def _energy_groups(values: Mapping[str, Any], series: Sequence[Series]) -> Mapping[int, str] | None:
+    """kWh summed over a site or the whole selection: the store adds up the groups' buckets."""
+    if values["by"] == "series" or _energy_buckets(values, series) is None:
+        return None
+    return _GROUPINGS[values["by"]](series) or {s.series_id: "all" for s in series}
 
 
 def _energy_from_power_kw(x: Inputs) -> AnalyticResult:
@@ -100,7 +147,10 @@ _ENERGY_BY_UNIT: Final[dict[str, Callable[[Inputs], AnalyticResult]]] = {
 
 
 def _energy(x: Inputs) -> AnalyticResult:
-    return _ENERGY_BY_UNIT[x.unit().lower()](x)
+    result = _ENERGY_BY_UNIT[x.unit().lower()](x)
+    if x.params["by"] != "series" and not x.groups:  # kW: integrated per series, then summed
+        return _summed_by_group(result, x.series["series"], x.params["by"])
+    return result
 
 
 def _register(x: Inputs) -> AnalyticResult:
@@ -109,7 +159,26 @@ def _register(x: Inputs) -> AnalyticResult:
     )
 
 
+def _peak_buckets(values: Mapping[str, Any], series: Sequence[Series]) -> tuple[Resolution, Agg] | None:
+    """With the series' interval equal to the window, each row is a window: the store's maximum
+    per local period (from the rollups) is the peak."""
+    intervals = {s.interval for s in series}
+    interval = values["interval"] or (next(iter(intervals)) if len(intervals) == 1 else None)
+    if interval is None or interval != values["window"] or values["period"] not in _PERIOD_RESOLUTION:
+        return None
+    return _PERIOD_RESOLUTION[values["period"]], Agg.MAX
+
+
 def _peak_demand(x: Inputs) -> AnalyticResult:
+    if "at" in x.frame.column_names:  # per-period maxima (_peak_buckets)
+        return peak_demand_from_maxima_kw(
+            x.frame,
+            window=x.params["window"],
+            interval=x.interval("interval"),
+            tz=x.tz,
+            period=x.params["period"],
+            input_unit=x.unit().lower(),  # type: ignore[arg-type]
+        )
     return peak_demand_kw(
         x.frame,
         window=x.params["window"],
@@ -186,13 +255,21 @@ _GROUPINGS: Final[dict[str, Callable[[Sequence[Series]], dict[int, str] | None]]
 }
 
 
+def _summary_groups(values: Mapping[str, Any], series: Sequence[Series]) -> Mapping[int, str]:
+    """The store sums each group's values per instant; summarise takes the period statistics."""
+    return _GROUPINGS[values["by"]](series) or {s.series_id: "all" for s in series}
+
+
 def _summary(x: Inputs) -> AnalyticResult:
     return summarise(
         x.frame,
         period=x.params["period"],
         tz=x.tz,
         unit=x.unit(),
-        series_info=_GROUPINGS[x.params["by"]](x.series["series"]),
+        series_info=dict(enumerate(x.groups)),
+        series_id="group",
+        count="count",
+        nulls="nulls",
     )
 
 
@@ -213,6 +290,12 @@ def _tou(x: Inputs) -> AnalyticResult:
     return tou_energy_cost(x.frame, tariff=_tariff(x), by_day=x.params["by_day"])
 
 
+def _profile_buckets(values: Mapping[str, Any], series: Sequence[Series]) -> tuple[Resolution, Agg] | None:
+    """Hourly slots are the store's hourly sums in the zone (from the rollups): one bucket per
+    real local hour, the two 02:00 hours of a fall-back night apart, as the profile wants."""
+    return (Resolution.HOUR, Agg.SUM) if values["points"] == 24 and _unit(series) == "kwh" else None
+
+
 def _profile(x: Inputs) -> AnalyticResult:
     return average_day_profile(
         x.frame,
@@ -220,6 +303,7 @@ def _profile(x: Inputs) -> AnalyticResult:
         points=x.params["points"],
         day_types=x.params["day_types"],
         holidays=x.params["holidays"],
+        nulls="nulls" if "nulls" in x.frame.column_names else None,
     )
 
 
@@ -258,6 +342,12 @@ def _gaps(x: Inputs) -> AnalyticResult:
 
 
 # ------------------------------------------------------------------------------ the registry entries
+_BY_ENERGY: Final = Param(
+    "by",
+    default="series",
+    choices=tuple(_GROUPINGS),
+    help="one row per series (series), or the sum of a site's (site) or of every series selected (all)",
+)
 _METERS: Final = SeriesSelector(kind="meter", metric="kwh")
 _SOC: Final = SeriesSelector(kind="device", metric="StateOfChargePercentage")
 _DEMAND_UNITS: Final = ("kWh", "kW")
@@ -279,9 +369,11 @@ BUILTIN: Final = (
                 help="kW series: each value is the average until the next (interval_average) or the power "
                 "at that instant (instant: trapezoids)",
             ),
+            _BY_ENERGY,
         ),
         units=_DEMAND_UNITS,
         buckets=_energy_buckets,
+        groups=_energy_groups,
         analytics=(energy_kwh, energy_from_power_kwh),
     ),
     Analysis(
@@ -314,7 +406,8 @@ BUILTIN: Final = (
         _peak_demand,
         (_WINDOW, _period(), _INTERVAL),
         units=_DEMAND_UNITS,
-        analytics=(peak_demand_kw,),
+        buckets=_peak_buckets,
+        analytics=(peak_demand_kw, peak_demand_from_maxima_kw),
     ),
     Analysis(
         "load-factor",
@@ -412,6 +505,7 @@ BUILTIN: Final = (
                 help="one group (all), one per site, or one per series",
             ),
         ),
+        groups=_summary_groups,
         analytics=(summarise,),
     ),
     Analysis(
@@ -459,6 +553,7 @@ BUILTIN: Final = (
             ),
         ),
         units=("kWh",),
+        buckets=_profile_buckets,
         analytics=(average_day_profile,),
     ),
     Analysis(

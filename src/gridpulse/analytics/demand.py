@@ -18,6 +18,7 @@ from typing import Final, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
 from gridpulse.analytics.frames import (
@@ -36,7 +37,15 @@ from gridpulse.analytics.periods import US_PER_H, Period, local_periods
 from gridpulse.errors import QueryError
 from gridpulse.model import TS_TYPE
 
-__all__ = ["WINDOWS", "Windows", "load_duration_curve", "load_factor", "peak_demand_kw", "window_demand"]
+__all__ = [
+    "WINDOWS",
+    "Windows",
+    "load_duration_curve",
+    "load_factor",
+    "peak_demand_from_maxima_kw",
+    "peak_demand_kw",
+    "window_demand",
+]
 
 #: The demand windows gridpulse computes.
 WINDOWS: Final = (timedelta(minutes=15), timedelta(minutes=30), timedelta(minutes=60))
@@ -191,6 +200,66 @@ def peak_demand_kw(
         }
     )
     return AnalyticResult(table, {"peak_kw": "kW"}, _notes(w))
+
+
+def peak_demand_from_maxima_kw(
+    frame: pa.Table,
+    *,
+    window: timedelta,
+    interval: timedelta,
+    tz: str,
+    period: Period = "day",
+    input_unit: InputUnit = "kwh",
+    columns: tuple[str, ...] = ("series_id", "ts", "value", "at", "count", "nulls"),
+) -> AnalyticResult:
+    """`peak_demand_kw` for rows whose interval is the window, from each period's largest row.
+
+    With the interval equal to the window, every row is one whole window, so a period's peak
+    window is its largest row: the store's MAX per local period (from the rollups) is enough,
+    and years of meter data answer without reading a point. Same columns, values and notes as
+    `peak_demand_kw` on the rows themselves.
+
+    Args:
+        frame: one row per series and local period, as `store.read_frame(..., agg=MAX)` gives:
+            series id, period start (aware), the largest value [kWh or kW], when it first
+            happened, values and null values in the period (`columns` names them in that order).
+        window: demand window, 15, 30 or 60 minutes. [timedelta]
+        interval: the rows' interval; must equal the window. [timedelta]
+        tz: IANA zone of the site.
+        period: the period the frame was bucketed by, in `tz`.
+        input_unit: "kwh" (kW = kWh / window hours) or "kw".
+
+    Returns:
+        series_id, start, local_date, peak_kw [kW], peak_at, windows.
+
+    Raises:
+        QueryError: window not in WINDOWS or not the interval, an unknown unit, a bad frame.
+    """
+    if window not in WINDOWS:
+        raise QueryError(f"window={window} is not 15, 30 or 60 minutes: pass timedelta(minutes=15|30|60)")
+    if interval != window:
+        raise QueryError(f"interval={interval} is not the window {window}: use peak_demand_kw on the rows")
+    if input_unit not in ("kwh", "kw"):
+        raise QueryError(f"input_unit={input_unit!r} is not 'kwh' or 'kw': say what the values are")
+    sid_col, ts_col, value_col, at_col, count_col, nulls_col = columns
+    nulls = int(pc.sum(frame.column(nulls_col)).as_py() or 0)
+    valid = frame.filter(pc.is_valid(frame.column(value_col)))  # a period of null values has no peak
+    f = read_frame(valid, series_id=sid_col, ts=ts_col, value=value_col)  # checked, sorted
+    valid = valid.sort_by([(sid_col, "ascending"), (ts_col, "ascending")])  # the same order
+    keys = {
+        "series_id": pa.array(f.series_id, pa.int32()),
+        **local_periods(f.ts_us, period=period, tz=tz).columns(),
+    }
+    peak = f.value if input_unit == "kw" else f.value / (window / timedelta(hours=1))
+    table = pa.table(
+        {
+            **keys,
+            "peak_kw": pa.array(peak, pa.float64()),
+            "peak_at": valid.column(at_col).cast(TS_TYPE),
+            "windows": valid.column(count_col).cast(pa.int64()),
+        }
+    )
+    return AnalyticResult(table, {"peak_kw": "kW"}, null_note(nulls))
 
 
 def load_factor(

@@ -50,6 +50,7 @@ def energy_kwh(
     ts: str = "ts",
     value: str = "value",
     count: str | None = None,
+    nulls: str | None = None,
 ) -> AnalyticResult:
     """Energy per series and local period, the sum of interval energy values.
 
@@ -67,6 +68,8 @@ def energy_kwh(
         count: name of a column holding how many intervals each row already sums, for a frame
             the store bucketed by `period` in `tz` (each row then is one period); None: each row
             is one interval.
+        nulls: with `count`, name of a column counting the null values each row left out (for
+            the notes, as a frame of intervals would have them).
 
     Returns:
         series_id, start (UTC instant of the local period start), local_date (date of the local
@@ -76,7 +79,10 @@ def energy_kwh(
         QueryError: unknown period or zone, missing columns, naive ts, duplicate (series, ts).
     """
     check_period(period, tz)
+    skipped = 0
     if count is not None:  # a bucket with no non-null value has no energy, as a run of nulls
+        if nulls is not None:
+            skipped = int(pc.sum(frame.column(nulls)).as_py() or 0)
         frame = frame.filter(pc.is_valid(frame.column(value)))
     f = read_frame(frame, series_id=series_id, ts=ts, value=value)
     p = local_periods(f.ts_us, period=period, tz=tz)
@@ -96,7 +102,7 @@ def energy_kwh(
         }
     )
     table = table.sort_by([("series_id", "ascending"), ("start", "ascending")])
-    return AnalyticResult(table, {"energy_kwh": "kWh"}, null_note(f.nulls))
+    return AnalyticResult(table, {"energy_kwh": "kWh"}, null_note(f.nulls + skipped))
 
 
 def energy_from_power_kwh(

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
 from gridpulse.analytics.frames import (
@@ -41,6 +42,8 @@ def summarise(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    count: str | None = None,
+    nulls: str | None = None,
 ) -> AnalyticResult:
     """Total, average, peak and minimum of a group's summed values per local period.
 
@@ -58,6 +61,11 @@ def summarise(
         series_id: name of the series id column.
         ts: name of the timestamp column (aware).
         value: name of the value column. [unit]
+        count: name of a column holding how many values each row already sums, for a frame of
+            sums the store made (`store.read_totals` at RAW: one row per group and instant);
+            None: each row is one value.
+        nulls: with `count`, name of a column counting the null values each row left out (for
+            the notes).
 
     Returns:
         group, start, local_date, total_<unit>, average_<unit>, peak_<unit>, peak_at,
@@ -70,12 +78,19 @@ def summarise(
     suffix = re.sub(r"[^a-z0-9]+", "_", unit.lower()).strip("_")
     if not suffix:
         raise QueryError(f"unit={unit!r} cannot name a column: pass e.g. 'kWh' or 'MW'")
+    skipped = int(pc.sum(frame.column(nulls)).as_py() or 0) if count is not None and nulls is not None else 0
+    if count is not None:  # an instant where no series had a value has no sum, as a null value
+        frame = frame.filter(pc.is_valid(frame.column(value)))
     f = read_frame(frame, series_id=series_id, ts=ts, value=value)
     names, group = _groups(f.series_id, series_info)
     order = np.lexsort((f.ts_us, group))
     group, t, v = group[order], f.ts_us[order], f.value[order]
     inst = segment_starts(group, t)
-    counts = run_lengths(inst, len(t))
+    if count is None:
+        counts = run_lengths(inst, len(t))
+    else:
+        per_row = read_frame(frame, series_id=series_id, ts=ts, value=count).value[order]  # same order
+        counts = np.add.reduceat(per_row, inst).astype(np.int64) if len(inst) else per_row.astype(np.int64)
     group, t = group[inst], t[inst]
     summed = np.add.reduceat(v, inst) if len(inst) else v
     p = local_periods(t, period=period, tz=tz)
@@ -103,7 +118,7 @@ def summarise(
         }
     )
     units = {f"{stat}_{suffix}": unit for stat in ("total", "average", "peak", "minimum")}
-    return AnalyticResult(table, units, null_note(f.nulls))
+    return AnalyticResult(table, units, null_note(f.nulls + skipped))
 
 
 def _groups(sid: I32, series_info: Mapping[int, str] | None) -> tuple[list[str], I64]:

@@ -13,6 +13,7 @@ from typing import Final
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
 from gridpulse.analytics.frames import I64, Mask, frame_arrays, group_sum
@@ -104,6 +105,7 @@ def average_day_profile(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    nulls: str | None = None,
 ) -> AnalyticResult:
     """The average energy per local time-of-day slot and day type, with the days averaged.
 
@@ -124,6 +126,9 @@ def average_day_profile(
         day_types: the day types to report, in output order.
         holidays: a country code of the `holidays` package ("NL"), or the holiday dates, or None.
         series_id, ts, value: column names.
+        nulls: name of a column counting null values each row left out, for a frame the store
+            already summed per hour (`read_frame(..., resolution=HOUR, agg=SUM)`, points=24:
+            each hour bucket is one slot); None: each row is one interval.
 
     Returns:
         Rows by series, day type (in the order asked) and slot: series_id, day_type, slot
@@ -178,7 +183,8 @@ def average_day_profile(
             "days": pa.array(np.concatenate(out_n)[order], pa.int64()),
         }
     )
-    notes = [f"{int((~valid).sum())} null values left out"] if not valid.all() else []
+    left_out = int(pc.sum(frame.column(nulls)).as_py() or 0) if nulls is not None else int((~valid).sum())
+    notes = [f"{left_out} null values left out"] if left_out else []
     return AnalyticResult(table, units={"energy_kwh": "kWh", "days": "days"}, notes=notes)
 
 

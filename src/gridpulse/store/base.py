@@ -161,7 +161,8 @@ class Store(Protocol):
 
     def read(self, query: ReadingsQuery, *, explain: list[tuple[str, list[Any]]] | None = None) -> pa.Table:
         """Points or buckets of one series: columns ts (UTC), value, and for RAW quality and version;
-        buckets also count (values in the bucket). With `explain`, the SQL and its parameters are
+        buckets also count (values in the bucket) and nulls (null values left out), and MIN and MAX
+        buckets `at` (when the extreme first happened). With `explain`, the SQL and its parameters are
         appended to it."""
 
     def read_frame(
@@ -176,8 +177,34 @@ class Store(Protocol):
         explain: list[tuple[str, list[Any]]] | None = None,
     ) -> pa.Table:
         """Points or buckets of several series over [start, end) as one long frame, the shape
-        analytics take: series_id, ts (UTC), value, and quality (RAW) or count (buckets); ordered
-        by series and time. Buckets follow local wall time in `tz` as `read` does."""
+        analytics take: series_id, ts (UTC), value, and quality (RAW) or count and nulls (buckets:
+        values and null values in each); MIN and MAX buckets also have `at`, when the extreme
+        first happened (UTC). Ordered by series and
+        time. Buckets follow local wall time in `tz` as `read` does."""
+
+    def read_totals(
+        self,
+        series_ids: Sequence[int],
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        resolution: Resolution = Resolution.RAW,
+        agg: Agg = Agg.SUM,
+        tz: str = "UTC",
+        groups: Mapping[int, int] | None = None,
+        explain: list[tuple[str, list[Any]]] | None = None,
+    ) -> pa.Table:
+        """Sums over groups of series, computed by the store: per group and bucket, the sum of
+        each series' `agg` bucket as `read_frame` would give it (a fleet's or site's hourly kWh);
+        with RAW, the sum of the series' values at each instant.
+
+        Columns: group (int32; 0 when `groups` is None), ts (UTC), value (None when no series
+        had a value), count (values behind it), series (series with a value), nulls (null
+        values left out). Ordered by group and time.
+
+        Args:
+            groups: series id -> group number; series not in it are left out. None: one group 0.
+        """
 
     def latest(self, series_ids: Sequence[int] | None = None) -> pa.Table:
         """The newest point per series: series_id, ts (UTC), value, quality, inserted_at."""

@@ -7,16 +7,18 @@ the buckets those ranges touch, from the points, and deletes the dirty rows it h
 are the watermark: rows committed later wait for the next refresh). New, late and revised data
 are all the same to it.
 
-A bucketed read takes the rollups only when they give what the raw query gives: no dirty range
-of the series overlaps the query, `as_of` is not set, the query zone fits the grain (UTC buckets
-for sub-day widths in zones whose offset is a multiple of the width; local day and month in the
-series' zone or UTC), and the range starts and ends on bucket boundaries. Otherwise the raw
-points answer. Sums agree with the raw query up to floating-point summation order.
+A bucketed read takes the rollups only when they give what the raw query gives: `as_of` is not
+set, the query zone fits the grain (UTC buckets for sub-day widths in zones whose offset is a
+multiple of the width; local day and month in the series' zone or UTC), and the range starts and
+ends on bucket boundaries. Even then, a series with a dirty range overlapping the query is read
+from its points, in the same statement (the store's read SQL). Sums agree with the raw query up
+to floating-point summation order.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +29,17 @@ import pyarrow as pa
 from gridpulse.store.base import Agg, Resolution
 from gridpulse.timeutil import zone
 
-__all__ = ["Grain", "RefreshStats", "RollupRead", "plan_read", "read_sql", "refresh"]
+__all__ = [
+    "MAX_AT_SQL",
+    "MIN_AT_SQL",
+    "Grain",
+    "RefreshStats",
+    "RollupRead",
+    "plan_read",
+    "read_sql",
+    "refresh",
+    "zone_fits",
+]
 
 
 class Grain(enum.IntEnum):
@@ -69,6 +81,10 @@ _SPAN_SQL = {
         "timezone(s.tz, date_trunc('month', timezone(s.tz, r.hi AT TIME ZONE 'UTC')) + INTERVAL '1 month')::TIMESTAMP",
     ),
 }
+#: when a bucket's extreme first happened (ties go to the earliest instant, as in the analytics)
+MIN_AT_SQL = "arg_min({ts}, ({value}, epoch_us({ts}))) FILTER (WHERE {value} IS NOT NULL)"
+MAX_AT_SQL = "arg_max({ts}, ({value}, -epoch_us({ts}))) FILTER (WHERE {value} IS NOT NULL)"
+
 #: 15-minute buckets are kept only for series finer than that: for 15-minute (or coarser) data a
 #: 15-minute bucket is the point itself, and keeping it doubled the store's size on disk.
 _FINER_THAN_15MIN = "(s.interval_s IS NULL OR s.interval_s < 900)"
@@ -153,7 +169,8 @@ def refresh(con: duckdb.DuckDBPyConnection) -> RefreshStats:
                                sum(p.value), count(p.value), min(p.value), max(p.value),
                                min(p.ts) FILTER (WHERE p.value IS NOT NULL), arg_min(p.value, p.ts),
                                max(p.ts) FILTER (WHERE p.value IS NOT NULL), arg_max(p.value, p.ts),
-                               count(*)
+                               count(*), {MIN_AT_SQL.format(ts="p.ts", value="p.value")},
+                               {MAX_AT_SQL.format(ts="p.ts", value="p.value")}
                         FROM points p
                         JOIN gp_span x ON p.series_id = x.series_id AND p.ts >= x.lo AND p.ts < x.hi
                         JOIN series s ON s.series_id = p.series_id
@@ -189,11 +206,50 @@ _COMBINE = {
     Agg.LAST: "arg_max(r.last, r.last_ts)",
     Agg.COUNT: "sum(r.count)::DOUBLE",
 }
+#: the same, when one rollup row is one output bucket: no GROUP BY over the rollups
+#: for MIN and MAX, the `at` column: when the bucket's extreme first happened
+_COMBINE_AT = {
+    Agg.MIN: MIN_AT_SQL.format(ts="r.min_at", value="r.min"),
+    Agg.MAX: MAX_AT_SQL.format(ts="r.max_at", value="r.max"),
+}
+_ONE_ROW_AT = {Agg.MIN: "r.min_at", Agg.MAX: "r.max_at"}
+_NULLS_ONE_ROW = "r.rows - r.count AS nulls"
+_NULLS_COMBINED = "(sum(r.rows) - sum(r.count))::BIGINT AS nulls"
+_ONE_ROW = {
+    Agg.SUM: "r.sum",
+    Agg.AVG: "r.sum / nullif(r.count, 0)",
+    Agg.MIN: "r.min",
+    Agg.MAX: "r.max",
+    Agg.FIRST: "r.first",
+    Agg.LAST: "r.last",
+    Agg.COUNT: "r.count::DOUBLE",
+}
 _SUBDAY_MINUTES = {Resolution.MIN15: 15, Resolution.MIN30: 30, Resolution.HOUR: 60}
+
+
+@functools.lru_cache(maxsize=256)
+def _offsets_minutes(tz: str) -> frozenset[float]:
+    """Every UTC offset (minutes) the zone has had from 1970 to 2100, sampled weekly: computed
+    once per zone, so planning a read costs nothing (sampling each read's range took 2.6 ms)."""
+    info = zone(tz)
+    t, hi, step = datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC), timedelta(days=7)
+    found: set[float] = set()
+    while t <= hi:
+        found.add((t.astimezone(info).utcoffset() or timedelta()).total_seconds() / 60)
+        t += step
+    return frozenset(found)
+
+
+def zone_fits(tz: str, minutes: int) -> bool:
+    """Whether every UTC offset the zone has had since 1970 is a multiple of `minutes`: then its
+    local buckets of that width are UTC buckets (and with 1440, its days are UTC days)."""
+    return all(off % minutes == 0 for off in _offsets_minutes(tz))
 
 
 def _offsets_fit(tz: str, minutes: int, start: datetime | None, end: datetime | None) -> bool:
     """Whether the zone's UTC offset is a multiple of `minutes` over the range (sampled weekly)."""
+    if zone_fits(tz, minutes):
+        return True  # the usual case: whole-hour zones
     info = zone(tz)
     lo = start or datetime(1970, 1, 1, tzinfo=UTC)
     hi = end or datetime.now(UTC) + timedelta(days=366)
@@ -231,8 +287,10 @@ class RollupRead:
     """How to answer a bucketed read from the rollups: the grain and the target bucket of a row."""
 
     grain: Grain
-    bucket_sql: str  # target bucket start (TIMESTAMPTZ) of a rollup row r.bucket
+    bucket_sql: str  # target bucket start (naive UTC) of a rollup row r.bucket
     params: tuple[Any, ...]
+    #: each rollup row is one output bucket (the grain is the resolution): nothing to combine
+    one_row: bool = False
 
 
 def plan_read(
@@ -256,7 +314,7 @@ def plan_read(
         return None
     if not (_aligned(start, resolution, tz) and _aligned(end, resolution, tz)):
         return None
-    utc_bucket = "r.bucket AT TIME ZONE 'UTC'"
+    utc_bucket = "r.bucket"
     if resolution in _SUBDAY_MINUTES:
         minutes = _SUBDAY_MINUTES[resolution]
         if not _offsets_fit(tz, minutes, start, end):
@@ -265,8 +323,8 @@ def plan_read(
         if grain is Grain.MIN15 and coarsest_interval_s is not None and coarsest_interval_s >= FINE_SECONDS:
             return None  # 15-minute data has no 15-minute rollups: its points are the buckets
         if resolution is Resolution.MIN30:
-            return RollupRead(grain, "time_bucket(INTERVAL '30 minutes', r.bucket) AT TIME ZONE 'UTC'", ())
-        return RollupRead(grain, utc_bucket, ())
+            return RollupRead(grain, "time_bucket(INTERVAL '30 minutes', r.bucket)", ())
+        return RollupRead(grain, utc_bucket, (), one_row=True)
     is_utc = zone(tz).utcoffset(datetime(2000, 1, 1)) == timedelta() and _offsets_fit(tz, 24 * 60, start, end)
     if series_tz == {tz}:
         day, month = Grain.DAY_LOCAL, Grain.MONTH_LOCAL
@@ -275,23 +333,34 @@ def plan_read(
     else:
         return None
     if resolution is Resolution.DAY:
-        return RollupRead(day, utc_bucket, ())
+        return RollupRead(day, utc_bucket, (), one_row=True)
     if resolution is Resolution.MONTH:
-        return RollupRead(month, utc_bucket, ())
+        return RollupRead(month, utc_bucket, (), one_row=True)
     # weeks from days: the Monday of each day's local date
     return RollupRead(
-        day, "timezone(?, date_trunc('week', timezone(?, r.bucket AT TIME ZONE 'UTC')))", (tz, tz)
+        day,
+        "timezone('UTC', timezone(?, date_trunc('week', timezone(?, r.bucket AT TIME ZONE 'UTC'))))",
+        (tz, tz),
     )
 
 
 def read_sql(
     plan: RollupRead, agg: Agg, where: str, params: list[Any], *, by_series: bool
 ) -> tuple[str, list[Any]]:
-    """SELECT [series_id,] ts, value, count from the rollups rows matching `where` (on r)."""
+    """SELECT [series_id,] ts, value, count, nulls (and for MIN and MAX, at) from the rollups rows
+    matching `where` (on r), unordered."""
     key = "r.series_id, " if by_series else ""
-    group = "1, 2" if by_series else "1"
-    sql = (
-        f"SELECT {key}{plan.bucket_sql} AS ts, {_COMBINE[agg]} AS value, sum(r.count)::BIGINT AS count "
-        f"FROM rollups r WHERE r.grain = ? AND {where} GROUP BY {group} ORDER BY {group}"
-    )
+    if plan.one_row:
+        at = f", {_NULLS_ONE_ROW}" + (f', {_ONE_ROW_AT[agg]} AS "at"' if agg in _ONE_ROW_AT else "")
+        sql = (
+            f"SELECT {key}{plan.bucket_sql} AS ts, {_ONE_ROW[agg]} AS value, r.count AS count{at} "
+            f"FROM rollups r WHERE r.grain = ? AND {where}"
+        )
+    else:
+        group = "1, 2" if by_series else "1"
+        at = f", {_NULLS_COMBINED}" + (f', {_COMBINE_AT[agg]} AS "at"' if agg in _COMBINE_AT else "")
+        sql = (
+            f"SELECT {key}{plan.bucket_sql} AS ts, {_COMBINE[agg]} AS value, sum(r.count)::BIGINT AS count{at} "
+            f"FROM rollups r WHERE r.grain = ? AND {where} GROUP BY {group}"
+        )
     return sql, [*plan.params, int(plan.grain), *params]

@@ -101,6 +101,15 @@ _V2 = [
        SELECT series_id, min(ts), max(ts) FROM points GROUP BY series_id""",
 ]
 
+# When each bucket's minimum and maximum first happened, so peak demand and daily state-of-charge
+# extremes come from the rollups with their time. Every series is rolled up again.
+_V3 = [
+    """ALTER TABLE rollups ADD COLUMN IF NOT EXISTS min_at TIMESTAMP""",
+    """ALTER TABLE rollups ADD COLUMN IF NOT EXISTS max_at TIMESTAMP""",
+    """INSERT INTO rollup_dirty (series_id, ts_min, ts_max)
+       SELECT series_id, min(ts), max(ts) FROM points GROUP BY series_id""",
+]
+
 #: (version, statements), applied in order; each version in one transaction.
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2)]
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from gridpulse.analytics.frames import lexsort_order
 from gridpulse.errors import NotFound, QueryError, SchemaMismatch, StoreError, StoreUnavailable
 from gridpulse.model import Quality, Series, SeriesKey, WriteResult
 from gridpulse.store.base import (
@@ -36,6 +39,7 @@ from gridpulse.store.base import (
     WriteRequest,
 )
 from gridpulse.store.duckdb import rollups
+from gridpulse.store.duckdb.catalogue import SERIES_COLUMNS, SeriesCatalogue, series_from_row
 from gridpulse.store.duckdb.schema import MIGRATIONS, SCHEMA_VERSION
 from gridpulse.store.prepare import NAIVE_TS, distinct_keys, prepare_batch
 from gridpulse.store.retention import ExpiryPlan, ExpiryReport
@@ -47,6 +51,7 @@ __all__ = ["DuckDBStore"]
 _ROW_GROUP_ROWS = 122_880
 _APPEND_ROWS = 2 * _ROW_GROUP_ROWS
 _SUBDAY_WIDTH = {Resolution.MIN15: "15 minutes", Resolution.MIN30: "30 minutes", Resolution.HOUR: "1 hour"}
+_SUBDAY_MINUTES = {Resolution.MIN15: 15, Resolution.MIN30: 30, Resolution.HOUR: 60}
 _TRUNC_UNIT = {Resolution.DAY: "day", Resolution.WEEK: "week", Resolution.MONTH: "month"}
 _AGG_SQL = {
     Agg.SUM: "sum(value)",
@@ -57,10 +62,6 @@ _AGG_SQL = {
     Agg.LAST: "arg_max(value, ts)",
     Agg.COUNT: "count(value)::DOUBLE",
 }
-_SERIES_COLS = (
-    "series_id, entity_kind, entity_id, metric, unit, interval_s, tz, tags, "
-    "organisation_id, site_id, device_id, channel_id"
-)
 
 
 def _naive_utc(ts: datetime) -> datetime:
@@ -84,6 +85,60 @@ def _overlapping(
     return where, params
 
 
+#: ids in at most this many runs of consecutive ids are matched with BETWEEN, more with a join
+_MAX_ID_RUNS = 32
+
+
+def _ids_sql(col: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """A condition on `col` matching exactly `ids`, and its parameters.
+
+    Series created together have consecutive ids: a few BETWEENs let DuckDB skip row groups
+    by their min/max and need no join (1,000 meters: 1.4 ms where the join on the id list
+    took 4.6 ms)."""
+    runs: list[list[int]] = []
+    for i in sorted({int(x) for x in ids}):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    if not runs:
+        return "FALSE", []
+    if len(runs) <= _MAX_ID_RUNS:
+        return "(" + " OR ".join(f"{col} BETWEEN {lo} AND {hi}" for lo, hi in runs) + ")", []
+    return f"{col} IN (SELECT unnest(?::INTEGER[]))", [[i for lo, hi in runs for i in range(lo, hi + 1)]]
+
+
+def _extras_sql(agg: Agg) -> str:
+    """The columns every bucket has besides value and count: nulls (null values left out), and
+    for MIN and MAX `at` (when the extreme first happened), so what the analytics would note or
+    report on the raw points can come from the rollups."""
+    nulls = ", count(*) - count(value) AS nulls"
+    if agg is Agg.MIN:
+        return nulls + ", " + rollups.MIN_AT_SQL.format(ts="ts", value="value") + ' AS "at"'
+    if agg is Agg.MAX:
+        return nulls + ", " + rollups.MAX_AT_SQL.format(ts="ts", value="value") + ' AS "at"'
+    return nulls
+
+
+def _sorted(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """The table sorted by integer or timestamp columns: numpy's radix sort of one combined key
+    took 22 ms for 720,000 buckets where Arrow's sort_by took 56 ms and an ORDER BY 52 ms."""
+    keys = [np.asarray(pc.cast(table.column(c), pa.int64()).to_numpy(zero_copy_only=False)) for c in columns]
+    order = lexsort_order(keys)
+    if len(order) < 2 or bool(np.all(order[1:] > order[:-1])):
+        return table
+    return table.take(order)
+
+
+def _utc(table: pa.Table) -> pa.Table:
+    """The table with its naive timestamp columns (UTC by the store's convention) made aware:
+    a change of type, not of values."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and f.type.tz is None:
+            table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp(f.type.unit, tz="UTC")))
+    return table
+
+
 def _path_from_url(url: str) -> Path:
     if not url.startswith("duckdb://"):
         raise StoreUnavailable(f"{url!r} is not a duckdb:// URL")
@@ -96,6 +151,8 @@ class _Txn:
 
     now: datetime
     new_series: dict[SeriesKey, int] = field(default_factory=dict)
+    #: the rows of the series created, for the catalogue
+    created: list[Series] = field(default_factory=list)
     hwm: dict[int, datetime] = field(default_factory=dict)
     rows: int = 0
     #: rows above their high-water mark, appended in one INSERT before anything reads points
@@ -136,6 +193,7 @@ class DuckDBStore:
         self._write_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._series_cache: dict[SeriesKey, int] = {}
+        self._catalogue = SeriesCatalogue()
         self._hwm: dict[int, datetime] = {}
         self._last_commit_at: datetime | None = None
         self._ref_cols: dict[str, list[str]] = {}
@@ -189,12 +247,12 @@ class DuckDBStore:
     def _load_caches(self) -> None:
         con = self._cursor()
         try:
-            for sid, kind, eid, metric, hwm in con.execute(
-                "SELECT series_id, entity_kind, entity_id, metric, hwm_ts FROM series"
-            ).fetchall():
-                self._series_cache[SeriesKey(kind, eid, metric)] = sid
-                if hwm is not None:
-                    self._hwm[sid] = hwm
+            rows = con.execute(f"SELECT {SERIES_COLUMNS}, hwm_ts FROM series").fetchall()
+            self._catalogue.add(series_from_row(r) for r in rows)
+            for r in rows:
+                self._series_cache[SeriesKey(r[1], r[2], r[3])] = r[0]
+                if r[-1] is not None:
+                    self._hwm[r[0]] = r[-1]
             row = con.execute(
                 "SELECT greatest((SELECT max(inserted_at) FROM points), (SELECT max(superseded_at) FROM points_history))"
             ).fetchone()
@@ -311,9 +369,10 @@ class DuckDBStore:
 
     def _committed(self, txn: _Txn) -> None:
         self._series_cache.update(txn.new_series)
+        self._catalogue.add(txn.created)
         self._hwm.update(txn.hwm)
         self._last_commit_at = txn.now
-        txn.new_series, txn.hwm, txn.rows, txn.pending, txn.dirty = {}, {}, 0, [], {}
+        txn.new_series, txn.created, txn.hwm, txn.rows, txn.pending, txn.dirty = {}, [], {}, 0, [], {}
 
     def _write_request(self, con: duckdb.DuckDBPyConnection, req: WriteRequest, txn: _Txn) -> WriteResult:
         total = WriteResult()
@@ -360,16 +419,17 @@ class DuckDBStore:
             con.register("gp_new_series", rows)
             try:
                 created = con.execute(
-                    """INSERT INTO series (series_id, entity_kind, entity_id, metric, unit, interval_s, tz, tags,
+                    f"""INSERT INTO series (series_id, entity_kind, entity_id, metric, unit, interval_s, tz, tags,
                            organisation_id, site_id, device_id, channel_id, created_at)
                        SELECT nextval('series_id_seq'), *, ? FROM gp_new_series
-                       RETURNING series_id, entity_kind, entity_id, metric""",
+                       RETURNING {SERIES_COLUMNS}""",
                     [txn.now],
                 ).fetchall()
             finally:
                 con.unregister("gp_new_series")
-            for sid, kind, eid, metric in created:
-                txn.new_series[SeriesKey(kind, eid, metric)] = int(sid)
+            for row in created:
+                txn.new_series[SeriesKey(row[1], row[2], row[3])] = int(row[0])
+                txn.created.append(series_from_row(row))
         ids = [self._series_cache.get(k) or txn.new_series[k] for k in keys]
         return ids, len(missing)
 
@@ -492,43 +552,7 @@ class DuckDBStore:
         return None if row is None else str(row[0])
 
     def list_series(self, flt: SeriesFilter | None = None) -> list[Series]:
-        flt = flt or SeriesFilter()
-        where, params = ["TRUE"], []
-        for col in ("entity_kind", "entity_id", "metric"):
-            val = getattr(flt, col)
-            if val is not None:
-                where.append(f"{col} = ?")
-                params.append(val)
-        for tag, val in flt.tags.items():
-            where.append("json_extract_string(tags, ?) = ?")
-            params.extend(["$." + orjson.dumps(tag).decode(), val])
-        if flt.series_ids is not None:
-            where.append("list_contains(?, series_id)")
-            params.append(list(flt.series_ids))
-        con = self._cursor()
-        try:
-            rows = con.execute(
-                f"SELECT {_SERIES_COLS} FROM series WHERE {' AND '.join(where)} "
-                "ORDER BY entity_kind, entity_id, metric",
-                params,
-            ).fetchall()
-        finally:
-            con.close()
-        return [
-            Series(
-                series_id=r[0],
-                key=SeriesKey(r[1], r[2], r[3]),
-                unit=r[4],
-                interval=timedelta(seconds=r[5]) if r[5] else None,
-                tz=r[6],
-                tags=orjson.loads(r[7]),
-                organisation_id=r[8],
-                site_id=r[9],
-                device_id=r[10],
-                channel_id=r[11],
-            )
-            for r in rows
-        ]
+        return self._catalogue.matching(flt or SeriesFilter())
 
     def _visible_sql(self, q: ReadingsQuery, params: list[Any]) -> str:
         """SQL of the points of one series visible for the query (latest, or as known at as_of)."""
@@ -560,31 +584,49 @@ class DuckDBStore:
     def _bucket_sql(
         resolution: Resolution, agg: Agg, tz: str, source: str, params: list[Any], *, by_series: bool
     ) -> tuple[str, list[Any]]:
-        """SQL bucketing `source` (rows ts naive UTC, value[, series_id]) on local wall time in `tz`."""
+        """SQL bucketing `source` (rows ts naive UTC, value[, series_id]) on local wall time in `tz`.
+
+        Every ts out is naive UTC (_run makes it aware in Arrow: DuckDB's AT TIME ZONE cost
+        2 ms per 30,000 rows). RAW rows come ordered, buckets unordered (the caller orders them).
+        Zone arithmetic runs per row only where it changes the answer: sub-day buckets in a zone
+        whose offsets are all multiples of the width are UTC buckets, and day, week and month
+        buckets convert once per bucket, not per row.
+        """
         key = "series_id, " if by_series else ""
         if resolution is Resolution.RAW:
             quality = ", quality" if by_series else ", quality, version"
             order = "series_id, ts" if by_series else "ts"
-            return (
-                f"SELECT {key}ts AT TIME ZONE 'UTC' AS ts, value{quality} FROM ({source}) ORDER BY {order}",
-                params,
-            )
-        local = "timezone(?, ts AT TIME ZONE 'UTC')"
+            return f"SELECT {key}ts, value{quality} FROM ({source}) ORDER BY {order}", params
+        group = "1, 2" if by_series else "1"
+        aggs = f"{_AGG_SQL[agg]} AS value, count(value) AS count{_extras_sql(agg)}"
         if resolution in _SUBDAY_WIDTH:
             width = _SUBDAY_WIDTH[resolution]
+            if rollups.zone_fits(tz, _SUBDAY_MINUTES[resolution]):
+                return (
+                    f"SELECT {key}time_bucket(INTERVAL '{width}', ts) AS ts, {aggs} FROM ({source}) GROUP BY {group}",
+                    params,
+                )
             # bucket on local wall time, then step back by the row's own offset: the two 02:00
             # hours of a fall-back night stay two buckets
-            bucket = f"(ts - (lt - time_bucket(INTERVAL '{width}', lt))) AT TIME ZONE 'UTC'"
-            head = [tz]
-        else:
-            bucket = f"timezone(?, date_trunc('{_TRUNC_UNIT[resolution]}', lt))"
-            head = [tz, tz]
-        group = "1, 2" if by_series else "1"
+            sql = (
+                f"SELECT {key}ts - (lt - time_bucket(INTERVAL '{width}', lt)) AS ts, {aggs} "
+                f"FROM (SELECT {key}ts, value, timezone(?, ts AT TIME ZONE 'UTC') AS lt FROM ({source})) "
+                f"GROUP BY {group}"
+            )
+            return sql, [tz, *params]
+        unit = _TRUNC_UNIT[resolution]
+        at = ', nulls, "at"' if agg in (Agg.MIN, Agg.MAX) else ", nulls"
+        if rollups.zone_fits(tz, 24 * 60):  # UTC and its aliases: local days are UTC days
+            return (
+                f"SELECT {key}date_trunc('{unit}', ts) AS ts, {aggs} FROM ({source}) GROUP BY {group}",
+                params,
+            )
         sql = (
-            f"SELECT {key}{bucket} AS ts, {_AGG_SQL[agg]} AS value, count(value) AS count "
-            f"FROM (SELECT {key}ts, value, {local} AS lt FROM ({source})) GROUP BY {group} ORDER BY {group}"
+            f"SELECT {key}timezone('UTC', timezone(?, lb)) AS ts, value, count{at} FROM ("
+            f"SELECT {key}date_trunc('{unit}', timezone(?, ts AT TIME ZONE 'UTC')) AS lb, {aggs} "
+            f"FROM ({source}) GROUP BY {group})"
         )
-        return sql, [*head, *params]
+        return sql, [tz, tz, *params]
 
     def _run(
         self, sql: str, params: list[Any], what: str, explain: list[tuple[str, list[Any]]] | None
@@ -593,27 +635,35 @@ class DuckDBStore:
             explain.append((sql, list(params)))
         con = self._cursor()
         try:
-            return con.sql(sql, params=params).to_arrow_table()
+            return _utc(con.sql(sql, params=params).to_arrow_table())
         except duckdb.Error as exc:
             raise QueryError(f"{what} failed: {exc}") from exc
         finally:
             con.close()
 
-    def _series_zones(
-        self, con: duckdb.DuckDBPyConnection, series_ids: Sequence[int]
-    ) -> tuple[set[str], int | None]:
-        """The zones of the series, and their largest nominal interval (None if one is unknown)."""
-        rows = con.execute(
-            "SELECT tz, interval_s FROM series WHERE series_id IN (SELECT unnest(?::INTEGER[]))",
-            [list(series_ids)],
-        ).fetchall()
-        intervals = [r[1] for r in rows]
-        coarsest = (
-            None if not intervals or any(i is None for i in intervals) else max(int(i) for i in intervals)
-        )
-        return {str(r[0]) for r in rows}, coarsest
+    def _run_in_snapshot(
+        self,
+        build: Callable[[duckdb.DuckDBPyConnection], tuple[str, list[Any]]],
+        what: str,
+        explain: list[tuple[str, list[Any]]] | None,
+    ) -> pa.Table:
+        """Build the statement from what the store holds (which rollups are stale), then run it,
+        both in one transaction: one snapshot."""
+        con = self._cursor()
+        try:
+            con.execute("BEGIN")
+            sql, params = build(con)
+            if explain is not None:
+                explain.append((sql, list(params)))
+            table = _utc(con.sql(sql, params=params).to_arrow_table())
+            con.execute("COMMIT")
+            return table
+        except duckdb.Error as exc:
+            raise QueryError(f"{what} failed: {exc}") from exc
+        finally:
+            con.close()
 
-    def _rollup_sql(
+    def _bucketed_sql(
         self,
         con: duckdb.DuckDBPyConnection,
         series_ids: Sequence[int],
@@ -624,70 +674,66 @@ class DuckDBStore:
         end: datetime | None,
         *,
         by_series: bool,
-    ) -> tuple[str, list[Any]] | None:
-        """The rollup query answering this bucketed read exactly, or None (see rollups.py)."""
-        zones, coarsest = self._series_zones(con, series_ids)
-        plan = rollups.plan_read(resolution, agg, tz, zones, start, end, coarsest_interval_s=coarsest)
-        if plan is None:
-            return None
-        ids = list(series_ids)
-        rng, rng_params = _overlapping(start, end, lo="ts_min", hi="ts_max")
-        stale = con.execute(
-            "SELECT count(*) FROM rollup_dirty WHERE series_id IN (SELECT unnest(?::INTEGER[]))"
-            + "".join(f" AND {c}" for c in rng),
-            [ids, *rng_params],
-        ).fetchall()
-        if stale and stale[0][0]:
-            return None  # written since the last refresh: the points answer
-        where, params = _overlapping(start, end, lo="r.bucket", hi="r.bucket")
-        where.insert(0, "r.series_id IN (SELECT unnest(?::INTEGER[]))")
-        params.insert(0, ids)
-        return rollups.read_sql(plan, agg, " AND ".join(where), params, by_series=by_series)
+    ) -> tuple[str, list[Any]]:
+        """The statement bucketing the series over [start, end), rows unordered: from the rollups
+        where they answer exactly (rollups.plan_read), except for the series written since the
+        last refresh in that range, which are bucketed from their points. Run it in the snapshot
+        `con` looked at (_run_in_snapshot)."""
+        ids = sorted({int(i) for i in series_ids})
+        where, rng = _overlapping(start, end, lo="ts", hi="ts")
 
-    def _read_snapshot(
-        self,
-        raw: tuple[str, list[Any]],
-        rollup: Callable[[duckdb.DuckDBPyConnection], tuple[str, list[Any]] | None] | None,
-        what: str,
-        explain: list[tuple[str, list[Any]]] | None,
-    ) -> pa.Table:
-        """Run the rollup query when it answers exactly, else the raw one, in one snapshot."""
-        con = self._cursor()
-        try:
-            con.execute("BEGIN")
-            sql, params = raw
-            if rollup is not None and (found := rollup(con)) is not None:
-                sql, params = found
-            if explain is not None:
-                explain.append((sql, list(params)))
-            table = con.sql(sql, params=params).to_arrow_table()
-            con.execute("COMMIT")
-            return table
-        except duckdb.Error as exc:
-            raise QueryError(f"{what} failed: {exc}") from exc
-        finally:
-            con.close()
+        def from_points(which: Sequence[int]) -> tuple[str, list[Any]]:
+            cond, id_params = _ids_sql("series_id", which)
+            source = f"SELECT series_id, ts, value FROM points WHERE {cond}" + "".join(
+                f" AND {c}" for c in where
+            )
+            return self._bucket_sql(resolution, agg, tz, source, [*id_params, *rng], by_series=by_series)
+
+        zones, coarsest = self._catalogue.zones_and_coarsest(ids)
+        plan = rollups.plan_read(resolution, agg, tz, zones, start, end, coarsest_interval_s=coarsest)
+        if plan is None or not ids:
+            return from_points(ids)
+        dirty, dirty_params = _overlapping(start, end, lo="ts_min", hi="ts_max")
+        rows = con.execute(
+            "SELECT DISTINCT series_id FROM rollup_dirty"
+            + (f" WHERE {' AND '.join(dirty)}" if dirty else ""),
+            dirty_params,
+        ).fetchall()
+        stale = {int(r[0]) for r in rows}.intersection(ids)
+        fresh = [i for i in ids if i not in stale]
+        parts: list[tuple[str, list[Any]]] = []
+        if fresh:
+            cond, id_params = _ids_sql("r.series_id", fresh)
+            r_where, r_params = _overlapping(start, end, lo="r.bucket", hi="r.bucket")
+            parts.append(
+                rollups.read_sql(
+                    plan, agg, " AND ".join([cond, *r_where]), [*id_params, *r_params], by_series=by_series
+                )
+            )
+        if stale:
+            parts.append(from_points(sorted(stale)))
+        return " UNION ALL ".join(p[0] for p in parts), [x for p in parts for x in p[1]]
 
     def read(self, query: ReadingsQuery, *, explain: list[tuple[str, list[Any]]] | None = None) -> pa.Table:
-        params: list[Any] = []
-        visible = self._visible_sql(query, params)
-        raw = self._bucket_sql(query.resolution, query.agg, query.tz, visible, params, by_series=False)
-        rollup = None
-        if query.resolution is not Resolution.RAW and query.as_of is None:
-
-            def rollup(con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]] | None:
-                return self._rollup_sql(
-                    con,
-                    [query.series_id],
-                    query.resolution,
-                    query.agg,
-                    query.tz,
-                    query.start,
-                    query.end,
-                    by_series=False,
-                )
-
-        return self._read_snapshot(raw, rollup, f"reading series {query.series_id}", explain)
+        what = f"reading series {query.series_id}"
+        if query.resolution is Resolution.RAW or query.as_of is not None:
+            params: list[Any] = []
+            visible = self._visible_sql(query, params)
+            sql, params = self._bucket_sql(
+                query.resolution, query.agg, query.tz, visible, params, by_series=False
+            )
+            if query.resolution is not Resolution.RAW:
+                sql += " ORDER BY 1"
+            return self._run(sql, params, what, explain)
+        q = query
+        table = self._run_in_snapshot(
+            lambda con: self._bucketed_sql(
+                con, [q.series_id], q.resolution, q.agg, q.tz, q.start, q.end, by_series=False
+            ),
+            what,
+            explain,
+        )
+        return _sorted(table, ["ts"])
 
     def read_frame(
         self,
@@ -700,18 +746,64 @@ class DuckDBStore:
         tz: str = "UTC",
         explain: list[tuple[str, list[Any]]] | None = None,
     ) -> pa.Table:
-        where, params = _overlapping(start, end, lo="ts", hi="ts")
-        where.insert(0, "series_id IN (SELECT unnest(?::INTEGER[]))")
-        params.insert(0, list(series_ids))
-        source = f"SELECT series_id, ts, value, quality FROM points WHERE {' AND '.join(where)}"
-        raw = self._bucket_sql(resolution, agg, tz, source, params, by_series=True)
-        rollup = None
-        if resolution is not Resolution.RAW and series_ids:
+        what = f"reading {len(series_ids)} series"
+        if resolution is Resolution.RAW:
+            where, params = _overlapping(start, end, lo="ts", hi="ts")
+            which, id_params = _ids_sql("series_id", series_ids)
+            where.insert(0, which)
+            params[:0] = id_params
+            source = f"SELECT series_id, ts, value, quality FROM points WHERE {' AND '.join(where)}"
+            sql, params = self._bucket_sql(resolution, agg, tz, source, params, by_series=True)
+            return self._run(sql, params, what, explain)
+        table = self._run_in_snapshot(
+            lambda con: self._bucketed_sql(con, series_ids, resolution, agg, tz, start, end, by_series=True),
+            what,
+            explain,
+        )
+        return _sorted(table, ["series_id", "ts"])
 
-            def rollup(con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]] | None:
-                return self._rollup_sql(con, series_ids, resolution, agg, tz, start, end, by_series=True)
+    def read_totals(
+        self,
+        series_ids: Sequence[int],
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        resolution: Resolution = Resolution.RAW,
+        agg: Agg = Agg.SUM,
+        tz: str = "UTC",
+        groups: Mapping[int, int] | None = None,
+        explain: list[tuple[str, list[Any]]] | None = None,
+    ) -> pa.Table:
+        ids = [int(i) for i in series_ids if groups is None or int(i) in groups]
+        codes = {int(groups[i]) for i in ids} if groups is not None else {0}
+        sums = "sum(i.value) AS value, sum(i.count)::BIGINT AS count, count(i.value) AS series, sum(i.nulls)::BIGINT AS nulls"
 
-        return self._read_snapshot(raw, rollup, f"reading {len(series_ids)} series", explain)
+        def build(con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
+            if resolution is Resolution.RAW:
+                where, rng = _overlapping(start, end, lo="ts", hi="ts")
+                cond, id_params = _ids_sql("series_id", ids)
+                inner = (
+                    "SELECT series_id, ts, value, (value IS NOT NULL)::BIGINT AS count, "
+                    f"(value IS NULL)::BIGINT AS nulls FROM points WHERE {' AND '.join([cond, *where])}"
+                )
+                inner_params = [*id_params, *rng]
+            else:
+                inner, inner_params = self._bucketed_sql(
+                    con, ids, resolution, agg, tz, start, end, by_series=True
+                )
+            if groups is None or len(codes) == 1:  # one group: no join
+                return (
+                    f'SELECT {next(iter(codes))}::INTEGER AS "group", i.ts, {sums} FROM ({inner}) i GROUP BY 2',
+                    inner_params,
+                )
+            sql = (
+                f'SELECT g.grp AS "group", i.ts, {sums} FROM ({inner}) i JOIN (SELECT unnest(?::INTEGER[]) '
+                "AS series_id, unnest(?::INTEGER[]) AS grp) g ON i.series_id = g.series_id GROUP BY 1, 2"
+            )
+            return sql, [*inner_params, ids, [int(groups[i]) for i in ids]]
+
+        table = self._run_in_snapshot(build, f"summing {len(ids)} series", explain)
+        return _sorted(table, ["group", "ts"])
 
     # ------------------------------------------------------------------ retention
     def expire(self, plan: ExpiryPlan, *, dry_run: bool = False) -> ExpiryReport:
@@ -787,19 +879,21 @@ class DuckDBStore:
                 con.close()
 
     def latest(self, series_ids: Sequence[int] | None = None) -> pa.Table:
-        where, params = "", []
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
         if series_ids is not None:
-            where = "WHERE list_contains(?, s.series_id)"
-            params.append(list(series_ids))
-        sql = f"""SELECT p.series_id, p.ts AT TIME ZONE 'UTC' AS ts, p.value, p.quality,
-                         p.inserted_at AT TIME ZONE 'UTC' AS inserted_at
+            which, params = _ids_sql("s.series_id", series_ids)
+            where.append(which)
+        marks = [m for sid in series_ids if (m := self._hwm.get(int(sid))) is not None] if series_ids else []
+        if series_ids is not None and marks:
+            # the marks only grow: points older than the lowest are no series' newest, and
+            # their row groups are skipped by their min/max
+            where.append("p.ts >= ?")
+            params.append(min(marks))
+        sql = f"""SELECT p.series_id, p.ts, p.value, p.quality, p.inserted_at
                   FROM points p JOIN series s ON p.series_id = s.series_id AND p.ts = s.hwm_ts
-                  {where} ORDER BY p.series_id"""
-        con = self._cursor()
-        try:
-            return con.sql(sql, params=params).to_arrow_table()
-        finally:
-            con.close()
+                  WHERE {" AND ".join(where)} ORDER BY p.series_id"""
+        return self._run(sql, params, "reading the latest points", None)
 
     def list_reference(self, kind: str) -> list[dict[str, Any]]:
         if kind not in REFERENCE_KINDS:
