@@ -27,7 +27,6 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from clients import http_post_streams
 from dataset import START, DataSet
@@ -735,8 +734,16 @@ def _analysis_params(q: str, spec: Spec) -> tuple[str, dict[str, str]]:
     return {
         "Q1": ("energy", {"kind": "meter", "metric": "kwh", "period": "day", "tz": "UTC"}),
         "Q2": (
-            "summary",
-            {"kind": "meter", "metric": "kwh", "period": "hour", "tz": "UTC", "start": w0, "end": w1},
+            "energy",
+            {
+                "kind": "meter",
+                "metric": "kwh",
+                "period": "hour",
+                "by": "all",
+                "tz": "UTC",
+                "start": w0,
+                "end": w1,
+            },
         ),
         "Q4": (
             "peak-demand",
@@ -761,16 +768,41 @@ def _top10(pairs: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return sorted(pairs, key=lambda p: (-p[1], p[0]))[:10]
 
 
-class GridpulseAPI(Engine):
-    """`gridpulse serve`: GET /api/v1/analytics/{name} (and /api/v1/latest), JSON answers."""
+def _analysis_rows(q: str, table: pa.Table, names: dict[int, str]) -> list[tuple[Any, ...]]:
+    """The rows of an analysis' table in the shape the peers answer (Q4's top 10 taken already)."""
+    cols = {c: table.column(c).to_pylist() for c in table.column_names}
+    if q == "Q1":
+        return [
+            (names[s], d.isoformat() if hasattr(d, "isoformat") else d, e)
+            for s, d, e in zip(cols["series_id"], cols["local_date"], cols["energy_kwh"], strict=True)
+        ]
+    if q == "Q2":
+        return list(zip(cols["start"], cols["energy_kwh"], strict=True))
+    return [
+        (names[s], slot, e)
+        for s, slot, e in zip(cols["series_id"], cols["slot"], cols["energy_kwh"], strict=True)
+    ]
 
-    def __init__(self, shared: GridpulseShared) -> None:
+
+def _top10_of(table: pa.Table, names: dict[int, str]) -> list[tuple[str, float]]:
+    """Q4: the 10 highest daily peaks of the peak-demand table, ties by meter name."""
+    sid = table.column("series_id").to_pylist()
+    kw = table.column("peak_kw").to_pylist()
+    return _top10([(names[s], k) for s, k in zip(sid, kw, strict=True)])
+
+
+class GridpulseAPI(Engine):
+    """`gridpulse serve`: GET /api/v1/analytics/{name} (and /api/v1/latest), Arrow IPC or JSON answers."""
+
+    def __init__(self, shared: GridpulseShared, fmt: str = "arrow") -> None:
+        wire = {"arrow": "Arrow IPC stream (format=arrow)", "json": "JSON"}[fmt]
         super().__init__(
-            "gridpulse API",
+            f"gridpulse API ({fmt})",
             peer=False,
-            how="`gridpulse serve`: GET /api/v1/analytics/{name} and /api/v1/latest over HTTP, JSON",
+            how=f"`gridpulse serve`: GET /api/v1/analytics/{{name}} and /api/v1/latest over HTTP, {wire}",
         )
         self.shared = shared
+        self.fmt = fmt
 
     def load(self, ds: DataSet, work: Path) -> None:
         self.version = _gp_version()
@@ -781,20 +813,42 @@ class GridpulseAPI(Engine):
         r = self.client.get("/api/v1/analytics")
         self.analyses = {a["name"] for a in r.json().get("analyses", [])} if r.status_code == 200 else set()
 
-    def _get(self, path: str, params: dict[str, str]) -> Any:
+    def _get(self, path: str, params: dict[str, str]) -> httpx.Response:
         r = self.client.get(path, params=params)
         if r.status_code != 200:
             raise RuntimeError(f"GET {path}: HTTP {r.status_code}: {r.text[:300]}")
-        return r.json()
+        return r
+
+    def _table(self, path: str, params: dict[str, str]) -> tuple[pa.Table, dict[int, str]]:
+        """The answer's table (decoded from Arrow or built from the JSON rows) and series names."""
+        r = self._get(path, params)
+        if self.fmt == "arrow":  # each row names its series (entity_id beside series_id)
+            table = pa.ipc.open_stream(r.content).read_all()
+            if "series_id" not in table.column_names:
+                return table, {}
+            pairs = table.select(["series_id", "entity_id"]).to_pydict()
+            return table, dict(zip(pairs["series_id"], pairs["entity_id"], strict=True))
+        head = r.json()
+        table = (
+            pa.Table.from_pylist(head["rows"]) if head["rows"] else pa.table({c: [] for c in head["columns"]})
+        )
+        return table, {s["series_id"]: s["entity_id"] for s in head["params"]["series"]}
 
     def prepare(self, q: str, spec: Spec) -> Prepared:
         if q == "Q3":
             path, params = "/api/v1/latest", {"kind": "meter", "metric": "kwh"}
-            text = "GET /api/v1/latest?kind=meter&metric=kwh"
+            if self.fmt == "arrow":
+                params["format"] = "arrow"
+
+                def latest() -> list[tuple[Any, ...]]:
+                    t = pa.ipc.open_stream(self._get(path, params).content).read_all()
+                    return _arrow_rows(t.select(["entity_id", "ts", "value"]))
+
+                return Prepared(latest, lambda rows: rows, f"GET {path}?kind=meter&metric=kwh&format=arrow")
             return Prepared(
-                lambda: self._get(path, params),
+                lambda: self._get(path, params).json(),
                 lambda body: [(r["entity_id"], r["ts"], r["value"]) for r in body["latest"]],
-                text,
+                f"GET {path}?kind=meter&metric=kwh",
             )
         name, params = _analysis_params(q, spec)
         if name not in self.analyses:
@@ -804,31 +858,17 @@ class GridpulseAPI(Engine):
                 + "; GET /api/v1/readings reads one series per call"
             )
         path = f"/api/v1/analytics/{name}"
+        if self.fmt != "json":
+            params = {**params, "format": self.fmt}
         text = f"GET {path}?" + "&".join(f"{k}={v}" for k, v in params.items())
-
-        def meters(body: Any) -> dict[int, str]:
-            return {s["series_id"]: s["entity_id"] for s in body["params"]["series"]}
-
         if q == "Q4":
             # the endpoint gives every meter's peak of the day; the top 10 is taken here, on the clock
 
-            def run() -> Any:
-                body = self._get(path, params)
-                ids = meters(body)
-                return _top10([(ids[r["series_id"]], r["peak_kw"]) for r in body["rows"]])
+            def run4() -> Any:
+                return _top10_of(*self._table(path, params))
 
-            return Prepared(run, _tuples, text + "  (top 10 of its 1 row per meter taken by the client)")
-
-        def rows(body: Any) -> list[tuple[Any, ...]]:
-            ids = meters(body)
-            out = body["rows"]
-            if q == "Q1":
-                return [(ids[r["series_id"]], r["local_date"], r["energy_kwh"]) for r in out]
-            if q == "Q2":
-                return [(r["start"], r["total_kwh"]) for r in out]
-            return [(ids[r["series_id"]], r["slot"], r["energy_kwh"]) for r in out]
-
-        return Prepared(lambda: self._get(path, params), rows, text)
+            return Prepared(run4, _tuples, text + "  (top 10 of its 1 row per meter taken by the client)")
+        return Prepared(lambda: self._table(path, params), lambda r: _analysis_rows(q, *r), text)
 
     def close(self, keep: bool = False) -> None:
         if hasattr(self, "client"):
@@ -837,111 +877,60 @@ class GridpulseAPI(Engine):
 
 
 class GridpulsePython(Engine):
-    """The store API in process: open_store(read_only=True) on a copy of the served folder."""
+    """The same analyses in process: open_store(read_only=True) on a copy of the served folder,
+    gridpulse.analyses.run (what the API route calls), and store.latest for Q3."""
 
     def __init__(self, shared: GridpulseShared) -> None:
         super().__init__(
             "gridpulse Python",
             peer=False,
-            how="in process: open_store(url, read_only=True), store.read_frame / latest + gridpulse.analytics",
+            how="in process: open_store(url, read_only=True); gridpulse.analyses.run(store, settings, name, "
+            "params), the call the API route makes; store.latest for Q3",
         )
         self.shared = shared
 
     def load(self, ds: DataSet, work: Path) -> None:
+        from gridpulse.config import load_settings
         from gridpulse.store import open_store
 
         self.version = _gp_version()
         self.shared.ensure(ds, work)
         assert self.shared.copy is not None
         self.store = open_store(f"duckdb:///{self.shared.copy / 'gridpulse.duckdb'}", read_only=True)
+        self.settings = load_settings(env={})
 
     def prepare(self, q: str, spec: Spec) -> Prepared:
-        from gridpulse.analytics.demand import peak_demand_kw
-        from gridpulse.analytics.tou import average_day_profile
-        from gridpulse.store.base import Agg, Resolution, SeriesFilter
+        from gridpulse.analyses import run
+        from gridpulse.store.base import SeriesFilter
 
         store = self.store
-        flt = SeriesFilter(entity_kind="meter", metric="kwh")
-
-        def meters() -> tuple[list[int], dict[int, str]]:
-            found = store.list_series(flt)
-            return [s.series_id for s in found], {s.series_id: s.key.entity_id for s in found}
-
-        def named(table: pa.Table, names: dict[int, str], *cols: str) -> list[tuple[Any, ...]]:
-            sid = table.column("series_id").to_pylist()
-            rest = [table.column(c).to_pylist() for c in cols]
-            return [(names[s], *vals) for s, *vals in zip(sid, *rest, strict=True)]
-
-        if q == "Q1":
-            text = "read_frame(meters, resolution=DAY, agg=SUM, tz='UTC')"
-
-            def run() -> Any:
-                ids, names = meters()
-                return store.read_frame(ids, resolution=Resolution.DAY, agg=Agg.SUM, tz="UTC"), names
-
-            return Prepared(run, lambda r: named(r[0], r[1], "ts", "value"), text)
-        if q == "Q2":
-            text = "read_frame(meters, week, resolution=HOUR, agg=SUM, tz='UTC') -> pyarrow group_by(ts).sum"
-
-            def run() -> Any:
-                ids, _ = meters()
-                frame = store.read_frame(
-                    ids,
-                    start=spec.week[0],
-                    end=spec.week[1],
-                    resolution=Resolution.HOUR,
-                    agg=Agg.SUM,
-                    tz="UTC",
-                )
-                return frame.group_by("ts").aggregate([("value", "sum")])
-
-            return Prepared(run, lambda t: _arrow_rows(t.select(["ts", "value_sum"])), text)
         if q == "Q3":
-            text = "store.latest(meters)"
 
-            def run() -> Any:
-                ids, names = meters()
-                return store.latest(ids), names
+            def run3() -> Any:
+                found = store.list_series(SeriesFilter(entity_kind="meter", metric="kwh"))
+                names = {s.series_id: s.key.entity_id for s in found}
+                table = store.latest([s.series_id for s in found])
+                return [
+                    (names[s], t, v)
+                    for s, t, v in zip(
+                        table.column("series_id").to_pylist(),
+                        table.column("ts").to_pylist(),
+                        table.column("value").to_pylist(),
+                        strict=True,
+                    )
+                ]
 
-            return Prepared(run, lambda r: named(r[0], r[1], "ts", "value"), text)
+            return Prepared(run3, lambda rows: rows, "store.latest(meters)")
+        name, params = _analysis_params(q, spec)
+        text = f"run(store, settings, {name!r}, {params})"
+
+        def answer() -> tuple[pa.Table, dict[int, str]]:
+            done = run(store, self.settings, name, params)
+            return done.result.table, {s.series_id: s.key.entity_id for s in done.series}
+
         if q == "Q4":
-            text = (
-                "read_frame(meters, day, resolution=MIN15, agg=SUM, tz='UTC') -> "
-                "peak_demand_kw(window=15min, period='day') -> numpy top 10"
-            )
-
-            def run() -> Any:
-                ids, names = meters()
-                frame = store.read_frame(
-                    ids, start=spec.day, end=spec.day_end, resolution=Resolution.MIN15, agg=Agg.SUM, tz="UTC"
-                )
-                peaks = peak_demand_kw(
-                    frame,
-                    window=timedelta(minutes=15),
-                    tz="UTC",
-                    period="day",
-                    interval=timedelta(minutes=15),
-                ).table
-                sid = peaks.column("series_id").to_numpy()
-                kw = peaks.column("peak_kw").to_numpy()
-                meter = pa.array([names[int(s)] for s in sid])
-                order = pc.sort_indices(
-                    pa.table({"kw": kw, "meter": meter}), [("kw", "descending"), ("meter", "ascending")]
-                )[:10]
-                return list(zip(meter.take(order).to_pylist(), kw[order.to_numpy()].tolist(), strict=True))
-
-            return Prepared(run, _tuples, text)
-        text = (
-            f"read_frame(meters, resolution=HOUR, agg=SUM, tz='{spec.tz}') -> "
-            "average_day_profile(points=24, day_types=('all',))"
-        )
-
-        def run5() -> Any:
-            ids, names = meters()
-            frame = store.read_frame(ids, resolution=Resolution.HOUR, agg=Agg.SUM, tz=spec.tz)
-            return average_day_profile(frame, tz=spec.tz, points=24, day_types=("all",)).table, names
-
-        return Prepared(run5, lambda r: named(r[0], r[1], "slot", "energy_kwh"), text)
+            return Prepared(lambda: _top10_of(*answer()), _tuples, text + " -> top 10 of its 1 row per meter")
+        return Prepared(answer, lambda r: _analysis_rows(q, *r), text)
 
     def close(self, keep: bool = False) -> None:
         if hasattr(self, "store"):
@@ -952,7 +941,8 @@ def make_engines() -> list[Engine]:
     """Every engine, gridpulse first; the two gridpulse engines share one loaded folder."""
     shared = GridpulseShared()
     return [
-        GridpulseAPI(shared),
+        GridpulseAPI(shared, "arrow"),
+        GridpulseAPI(shared, "json"),
         GridpulsePython(shared),
         DuckDB(),
         ChDB(),

@@ -7,6 +7,7 @@ expected answer calls the analytic directly on `store.read_frame(...)` output.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -414,9 +415,33 @@ def test_csv_has_the_json_rows(fleet: Fleet) -> None:
     assert lines[1] == ",".join(str(first[c]) for c in body["columns"])
 
 
+def test_arrow_stream_has_the_json_answer_typed(fleet: Fleet) -> None:
+    body = get(fleet, "energy", kind="meter", metric="kwh", explain="true")
+    r = fleet.client.get(
+        "/api/v1/analytics/energy", params={"kind": "meter", "metric": "kwh", "format": "arrow", "explain": "true"}
+    )
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    table = pa.ipc.open_stream(r.content).read_all()
+    assert table.num_rows == body["count"]
+    assert table.schema.field("start").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("local_date").type == pa.date32()
+    # each row names its series; without those columns the rows are the JSON rows
+    names = {s["series_id"]: (s["entity_kind"], s["entity_id"], s["metric"]) for s in body["params"]["series"]}
+    idents = zip(*(table.column(c).to_pylist() for c in ("series_id", "entity_kind", "entity_id", "metric")),
+                 strict=True)
+    assert all(names[sid] == tuple(rest) for sid, *rest in idents)
+    plain = table.drop_columns(["entity_kind", "entity_id", "metric"])
+    assert plain.column_names == body["columns"]
+    assert expected_rows(AnalyticResult(plain, {}, [])) == body["rows"]
+    head = json.loads(table.schema.metadata[b"gridpulse"])
+    assert head["params"] == {k: v for k, v in body["params"].items() if k != "series"}
+    assert {k: head[k] for k in ("analysis", "units", "notes", "sql")} == {
+        k: body[k] for k in ("analysis", "units", "notes", "sql")}
+
+
 def test_format_and_explain_are_checked(fleet: Fleet) -> None:
     r = fleet.client.get("/api/v1/analytics/energy", params={"entity": "m-01", "format": "xml"})
-    assert (r.status_code, r.json()["error"]) == (400, "format='xml' is not one of json, csv")
+    assert (r.status_code, r.json()["error"]) == (400, "format='xml' is not one of json, csv, arrow")
     r = fleet.client.get("/api/v1/analytics/energy", params={"entity": "m-01", "format": "csv", "explain": "true"})
     assert r.status_code == 400
     assert "explain=true needs format=json" in r.json()["error"]

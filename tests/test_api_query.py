@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
@@ -165,3 +166,19 @@ def test_series_catalogue_filters_and_latest(client: TestClient) -> None:
     by_entity = {r["entity_id"]: r for r in latest}
     assert by_entity["m-1"]["ts"] == "2024-01-01T01:45:00+01:00"
     assert by_entity["b-1"]["value"] == 55.0
+
+
+def test_latest_as_an_arrow_stream_names_each_series(client: TestClient) -> None:
+    post_meter(client, "m-1", datetime(2024, 1, 1, tzinfo=UTC), 2)
+    post_meter(client, "m-2", datetime(2024, 1, 1, tzinfo=UTC), 1)
+    r = client.get("/api/v1/latest", params={"kind": "meter", "format": "arrow"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    table = pa.ipc.open_stream(r.content).read_all()
+    rows = {row["entity_id"]: row for row in table.to_pylist()}
+    as_json = {row["entity_id"]: row for row in client.get("/api/v1/latest", params={"kind": "meter"}).json()["latest"]}
+    assert rows.keys() == as_json.keys() == {"m-1", "m-2"}
+    for entity, row in rows.items():
+        assert row["ts"].isoformat() == as_json[entity]["ts"] and row["value"] == as_json[entity]["value"]
+        assert (row["entity_kind"], row["metric"]) == ("meter", "kwh")
+    bad = client.get("/api/v1/latest", params={"format": "xml"})
+    assert (bad.status_code, bad.json()["error"]) == (400, "format='xml' is not one of json, arrow")

@@ -1,21 +1,35 @@
-"""Query results (Arrow, UTC instants) -> JSON rows, CSV or Parquet, with times in the asked zone."""
+"""Query results (Arrow, UTC instants) -> JSON rows, CSV or Parquet, with times in the asked zone;
+or an Arrow IPC stream, typed as computed, for programs."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from gridpulse.model import Series
 from gridpulse.timeutil import format_ts
 
-__all__ = ["FORMATS", "to_csv", "to_json_chunks", "to_parquet", "with_local_ts"]
+__all__ = [
+    "ARROW_STREAM",
+    "FORMATS",
+    "arrow_stream",
+    "to_csv",
+    "to_json_chunks",
+    "to_parquet",
+    "with_local_ts",
+    "with_series_names",
+]
 
 FORMATS = ("json", "csv", "parquet")
+#: media type of an Arrow IPC stream (IANA)
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
 _TS_COLS = ("ts", "inserted_at")
 
 
@@ -58,3 +72,35 @@ def to_parquet(table: pa.Table, tz: str) -> bytes:
     out = io.BytesIO()
     pq.write_table(table, out)
     return out.getvalue()
+
+
+def with_series_names(table: pa.Table, series: Sequence[Series]) -> pa.Table:
+    """The table with entity_kind, entity_id and metric (dictionary-encoded) after its
+    series_id column, so a table read on its own says which series each row is."""
+    if "series_id" not in table.column_names:
+        return table
+    ids = pa.array([s.series_id for s in series], pa.int32())
+    # one array: from_arrays takes a ChunkedArray too, but through Python objects (16 ms, not 0.2)
+    at = pc.index_in(table.column("series_id").cast(pa.int32()), value_set=ids).combine_chunks()
+    pos = table.column_names.index("series_id") + 1
+    for offset, (name, values) in enumerate(
+        (
+            ("entity_kind", [s.key.entity_kind for s in series]),
+            ("entity_id", [s.key.entity_id for s in series]),
+            ("metric", [s.key.metric for s in series]),
+        )
+    ):
+        column = pa.DictionaryArray.from_arrays(at, pa.array(values, pa.string()))
+        table = table.add_column(pos + offset, name, column)
+    return table
+
+
+def arrow_stream(table: pa.Table, head: Mapping[str, Any]) -> bytes:
+    """`table` as an Arrow IPC stream, `head` as JSON in its schema metadata under b"gridpulse"."""
+    meta = dict(table.schema.metadata or {})
+    meta[b"gridpulse"] = orjson.dumps(head)
+    table = table.replace_schema_metadata(meta)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue())

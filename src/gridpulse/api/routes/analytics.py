@@ -7,15 +7,17 @@ from starlette.responses import Response
 
 from gridpulse.analyses import answer, answer_csv, listing, run
 from gridpulse.analyses.base import RESERVED_PARAMS
+from gridpulse.analyses.render import answer_arrow
 from gridpulse.api.deps import state
 from gridpulse.api.responses import JSON
 from gridpulse.errors import QueryError
+from gridpulse.export import ARROW_STREAM
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["analytics"])
 
-_FORMATS = ("json", "csv")
+_FORMATS = ("json", "csv", "arrow")
 
 
 @router.get("/analytics", summary="List the analyses and their parameters")
@@ -31,7 +33,11 @@ def run_analysis(
     request: Request,
     name: str,
     explain: bool = Query(False, description="add the SQL the store ran, with its parameters"),
-    format: str = Query("json", description="json or csv (the rows only)"),
+    format: str = Query(
+        "json",
+        description="json, csv (the rows only) or arrow (an Arrow IPC stream of the table; the rest of the "
+        "JSON answer is in its schema metadata under 'gridpulse')",
+    ),
 ) -> Response:
     """Parameters besides explain and format are the analysis' own: GET /api/v1/analytics lists them."""
     st = state(request)
@@ -48,7 +54,10 @@ def run_analysis(
         if key in params:
             raise QueryError(f"{key} is given twice: give it once")
         params[key] = value
-    body = answer(run(st.store, st.settings, name, params), explain=explain)
+    done = run(st.store, st.settings, name, params)
+    if format == "arrow":
+        return Response(answer_arrow(done, explain=explain), media_type=ARROW_STREAM)
+    body = answer(done, explain=explain)
     if format == "csv":
         return Response(answer_csv(body), media_type="text/csv")
     return JSON(body)

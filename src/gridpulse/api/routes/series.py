@@ -6,10 +6,12 @@ import dataclasses
 
 import pyarrow as pa
 from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
 
 from gridpulse.api.deps import state
 from gridpulse.api.responses import JSON
-from gridpulse.export import with_local_ts
+from gridpulse.errors import QueryError
+from gridpulse.export import ARROW_STREAM, arrow_stream, with_local_ts, with_series_names
 from gridpulse.store.base import REFERENCE_KINDS
 from gridpulse.store.query import series_filter
 from gridpulse.timeutil import zone
@@ -46,15 +48,25 @@ def latest(
     metric: str | None = _METRIC,
     tag: list[str] | None = _TAG,
     tz: str = Query("UTC", description="IANA zone of the output times"),
-) -> JSON:
+    format: str = Query(
+        "json",
+        description="json, or arrow: an Arrow IPC stream of the rows (instants UTC) with each series' "
+        "entity_kind, entity_id and metric",
+    ),
+) -> Response:
     st = state(request)
     st.auth.check(request, "read")
     zone(tz)
+    if format not in ("json", "arrow"):
+        raise QueryError(f"format={format!r} is not one of json, arrow")
     found = {
         s.series_id: s
         for s in st.store.list_series(series_filter(kind=kind, entity=entity, metric=metric, tags=tag))
     }
     table: pa.Table = st.store.latest(list(found))
+    if format == "arrow":
+        body = arrow_stream(with_series_names(table, list(found.values())), {"count": table.num_rows})
+        return Response(body, media_type=ARROW_STREAM)
     rows = with_local_ts(table, tz).to_pylist()
     for row in rows:
         s = found[row["series_id"]]

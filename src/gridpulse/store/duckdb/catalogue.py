@@ -59,6 +59,7 @@ class SeriesCatalogue:
         self._lock = threading.Lock()
         self._by_id: dict[int, Series] = {}
         self._ordered: tuple[Series, ...] = ()
+        self._zones: dict[tuple[int, ...], tuple[frozenset[str], int | None]] = {}
         self.add(series)
 
     def add(self, series: Iterable[Series]) -> None:
@@ -97,19 +98,31 @@ class SeriesCatalogue:
             found = [s for s in found if all(s.tags.get(k) == v for k, v in items)]
         return list(found)
 
-    def zones_and_coarsest(self, series_ids: Sequence[int]) -> tuple[set[str], int | None]:
+    def zones_and_coarsest(self, series_ids: Sequence[int]) -> tuple[frozenset[str], int | None]:
         """The zones of the series, and their largest nominal interval in seconds (None when one
-        is unknown, or a series is not in the catalogue)."""
+        is unknown, or a series is not in the catalogue). Remembered per set of ids: a series'
+        zone and interval never change (a dashboard asks for the same fleet again and again)."""
+        key = tuple(series_ids)
+        found = self._zones.get(key)
+        if found is None:
+            found = self._zones_and_coarsest(key)
+            if found[1] is not None or all(int(i) in self._by_id for i in key):
+                if len(self._zones) >= 256:
+                    self._zones.clear()
+                self._zones[key] = found
+        return found
+
+    def _zones_and_coarsest(self, series_ids: Sequence[int]) -> tuple[frozenset[str], int | None]:
         zones: set[str] = set()
         coarsest: int | None = 0
         by_id = self._by_id
         for sid in series_ids:
             s = by_id.get(int(sid))
             if s is None:
-                return zones, None
+                return frozenset(zones), None
             zones.add(s.tz)
             if s.interval is None:
                 coarsest = None
             elif coarsest is not None:
                 coarsest = max(coarsest, int(s.interval.total_seconds()))
-        return zones, (coarsest if series_ids else None)
+        return frozenset(zones), (coarsest if series_ids else None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -297,7 +298,7 @@ def plan_read(
     resolution: Resolution,
     agg: Agg,
     tz: str,
-    series_tz: set[str],
+    series_tz: AbstractSet[str],
     start: datetime | None,
     end: datetime | None,
     *,

@@ -40,6 +40,7 @@ from gridpulse.store.base import (
 )
 from gridpulse.store.duckdb import rollups
 from gridpulse.store.duckdb.catalogue import SERIES_COLUMNS, SeriesCatalogue, series_from_row
+from gridpulse.store.duckdb.freshness import RollupFreshness
 from gridpulse.store.duckdb.schema import MIGRATIONS, SCHEMA_VERSION
 from gridpulse.store.prepare import NAIVE_TS, distinct_keys, prepare_batch
 from gridpulse.store.retention import ExpiryPlan, ExpiryReport
@@ -194,6 +195,7 @@ class DuckDBStore:
         self._refresh_lock = threading.Lock()
         self._series_cache: dict[SeriesKey, int] = {}
         self._catalogue = SeriesCatalogue()
+        self._freshness = RollupFreshness(clean=False)
         self._hwm: dict[int, datetime] = {}
         self._last_commit_at: datetime | None = None
         self._ref_cols: dict[str, list[str]] = {}
@@ -253,6 +255,8 @@ class DuckDBStore:
                 self._series_cache[SeriesKey(r[1], r[2], r[3])] = r[0]
                 if r[-1] is not None:
                     self._hwm[r[0]] = r[-1]
+            pending = con.execute("SELECT count(*) FROM rollup_dirty").fetchall()
+            self._freshness = RollupFreshness(clean=not pending[0][0])
             row = con.execute(
                 "SELECT greatest((SELECT max(inserted_at) FROM points), (SELECT max(superseded_at) FROM points_history))"
             ).fetchone()
@@ -285,6 +289,7 @@ class DuckDBStore:
         with self._write_lock:
             con = self._cursor()
             txn = _Txn(now=self._commit_time())
+            self._freshness.write_starting()
             try:
                 con.execute("BEGIN")
                 results = [self._write_request(con, req, txn) for req in requests]
@@ -297,6 +302,8 @@ class DuckDBStore:
                 if isinstance(exc, duckdb.Error):
                     raise StoreError(f"write failed, nothing of it was stored: {exc}") from exc
                 raise
+            finally:
+                self._freshness.write_ended()
             con.close()
             self._committed(txn)
             return results
@@ -386,8 +393,10 @@ class DuckDBStore:
                 # goes on in a fresh transaction (it was validated whole before the first one)
                 self._finish(con, txn)
                 con.execute("COMMIT")
+                self._freshness.write_ended()
                 self._committed(txn)
                 txn.now = self._commit_time()
+                self._freshness.write_starting()
                 con.execute("BEGIN")
         return total
 
@@ -643,16 +652,18 @@ class DuckDBStore:
 
     def _run_in_snapshot(
         self,
-        build: Callable[[duckdb.DuckDBPyConnection], tuple[str, list[Any]]],
+        build: Callable[[duckdb.DuckDBPyConnection, bool], tuple[str, list[Any]]],
         what: str,
         explain: list[tuple[str, list[Any]]] | None,
     ) -> pa.Table:
         """Build the statement from what the store holds (which rollups are stale), then run it,
-        both in one transaction: one snapshot."""
+        both in one transaction: one snapshot. `build` is told whether the snapshot surely has
+        no stale rollups (freshness.py), so it need not ask."""
+        mark = self._freshness.reader_starting()
         con = self._cursor()
         try:
             con.execute("BEGIN")
-            sql, params = build(con)
+            sql, params = build(con, self._freshness.clean_for(mark))
             if explain is not None:
                 explain.append((sql, list(params)))
             table = _utc(con.sql(sql, params=params).to_arrow_table())
@@ -666,6 +677,7 @@ class DuckDBStore:
     def _bucketed_sql(
         self,
         con: duckdb.DuckDBPyConnection,
+        clean: bool,
         series_ids: Sequence[int],
         resolution: Resolution,
         agg: Agg,
@@ -678,7 +690,7 @@ class DuckDBStore:
         """The statement bucketing the series over [start, end), rows unordered: from the rollups
         where they answer exactly (rollups.plan_read), except for the series written since the
         last refresh in that range, which are bucketed from their points. Run it in the snapshot
-        `con` looked at (_run_in_snapshot)."""
+        `con` looked at (_run_in_snapshot); `clean`: that snapshot surely has no stale range."""
         ids = sorted({int(i) for i in series_ids})
         where, rng = _overlapping(start, end, lo="ts", hi="ts")
 
@@ -693,13 +705,15 @@ class DuckDBStore:
         plan = rollups.plan_read(resolution, agg, tz, zones, start, end, coarsest_interval_s=coarsest)
         if plan is None or not ids:
             return from_points(ids)
-        dirty, dirty_params = _overlapping(start, end, lo="ts_min", hi="ts_max")
-        rows = con.execute(
-            "SELECT DISTINCT series_id FROM rollup_dirty"
-            + (f" WHERE {' AND '.join(dirty)}" if dirty else ""),
-            dirty_params,
-        ).fetchall()
-        stale = {int(r[0]) for r in rows}.intersection(ids)
+        stale: set[int] = set()
+        if not clean:  # written since the last refresh, maybe
+            dirty, dirty_params = _overlapping(start, end, lo="ts_min", hi="ts_max")
+            rows = con.execute(
+                "SELECT DISTINCT series_id FROM rollup_dirty"
+                + (f" WHERE {' AND '.join(dirty)}" if dirty else ""),
+                dirty_params,
+            ).fetchall()
+            stale = {int(r[0]) for r in rows}.intersection(ids)
         fresh = [i for i in ids if i not in stale]
         parts: list[tuple[str, list[Any]]] = []
         if fresh:
@@ -727,8 +741,8 @@ class DuckDBStore:
             return self._run(sql, params, what, explain)
         q = query
         table = self._run_in_snapshot(
-            lambda con: self._bucketed_sql(
-                con, [q.series_id], q.resolution, q.agg, q.tz, q.start, q.end, by_series=False
+            lambda con, clean: self._bucketed_sql(
+                con, clean, [q.series_id], q.resolution, q.agg, q.tz, q.start, q.end, by_series=False
             ),
             what,
             explain,
@@ -756,7 +770,9 @@ class DuckDBStore:
             sql, params = self._bucket_sql(resolution, agg, tz, source, params, by_series=True)
             return self._run(sql, params, what, explain)
         table = self._run_in_snapshot(
-            lambda con: self._bucketed_sql(con, series_ids, resolution, agg, tz, start, end, by_series=True),
+            lambda con, clean: self._bucketed_sql(
+                con, clean, series_ids, resolution, agg, tz, start, end, by_series=True
+            ),
             what,
             explain,
         )
@@ -778,7 +794,7 @@ class DuckDBStore:
         codes = {int(groups[i]) for i in ids} if groups is not None else {0}
         sums = "sum(i.value) AS value, sum(i.count)::BIGINT AS count, count(i.value) AS series, sum(i.nulls)::BIGINT AS nulls"
 
-        def build(con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
+        def build(con: duckdb.DuckDBPyConnection, clean: bool) -> tuple[str, list[Any]]:
             if resolution is Resolution.RAW:
                 where, rng = _overlapping(start, end, lo="ts", hi="ts")
                 cond, id_params = _ids_sql("series_id", ids)
@@ -789,7 +805,7 @@ class DuckDBStore:
                 inner_params = [*id_params, *rng]
             else:
                 inner, inner_params = self._bucketed_sql(
-                    con, ids, resolution, agg, tz, start, end, by_series=True
+                    con, clean, ids, resolution, agg, tz, start, end, by_series=True
                 )
             if groups is None or len(codes) == 1:  # one group: no join
                 return (
@@ -872,7 +888,10 @@ class DuckDBStore:
         with self._refresh_lock:
             con = self._cursor()
             try:
-                return rollups.refresh(con)
+                mark = self._freshness.refresh_starting()
+                stats = rollups.refresh(con)
+                self._freshness.refresh_committed(mark)
+                return stats
             except duckdb.Error as exc:
                 raise StoreError(f"refreshing rollups failed: {exc}") from exc
             finally:
