@@ -169,3 +169,32 @@ def test_a_lone_producer_never_waits_for_the_commit_delay(tmp_path: Path) -> Non
     assert time.monotonic() - t0 < 30  # nobody else announced: committed at once, not after 60 s
     writer.stop()
     store.close()
+
+
+def _valued(entity: str, n: int, start: datetime, value: float) -> pa.Table:
+    t = _rows(entity, n, start)
+    return t.set_column(t.schema.get_field_index("value"), "value", pa.array([value] * n, pa.float64()))
+
+
+@pytest.mark.parametrize("one_commit", [True, False])
+def test_bodies_committing_out_of_order_fill_the_gap_and_still_dedup(
+    tmp_path: Path, one_commit: bool
+) -> None:
+    """The later body first, then the earlier one (below the high-water mark, where nothing is
+    stored: appended without the comparison); then resends and a change take the comparison."""
+    store = open_store(f"duckdb:///{tmp_path / 's.duckdb'}")
+    later, earlier = _valued("m-1", 8, T0 + timedelta(hours=2), 1.0), _valued("m-1", 8, T0, 2.0)
+    if one_commit:
+        (r_later, r_earlier) = store.write_group([_request(later), _request(earlier)])
+    else:
+        (r_later,) = store.write_group([_request(later)])
+        (r_earlier,) = store.write_group([_request(earlier)])
+    assert (r_later.inserted, r_earlier.inserted, r_earlier.unchanged) == (8, 8, 0)
+    (again,) = store.write_group([_request(pa.concat_tables([earlier, later]))])
+    assert (again.inserted, again.unchanged, again.revised) == (0, 16, 0)
+    (changed,) = store.write_group([_request(_valued("m-1", 1, T0, 5.0))])
+    assert (changed.inserted, changed.revised) == (0, 1)
+    sid = store.list_series()[0].series_id
+    values = store.read(ReadingsQuery(sid)).column("value").to_pylist()
+    assert values == [5.0] + [2.0] * 7 + [1.0] * 8
+    store.close()

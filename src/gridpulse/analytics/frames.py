@@ -315,6 +315,8 @@ def lexsort_order(keys: Sequence[npt.NDArray[np.integer[Any]]]) -> I64:
         combined = np.zeros(len(keys[0]), np.int64)
         for k, lo, span in zip(keys, lows, spans, strict=True):
             combined = combined * span + (k.astype(np.int64) - lo)
+        if bool(np.all(combined[1:] >= combined[:-1])):  # in order already, as store reads mostly are
+            return np.arange(len(combined), dtype=np.int64)
         return np.argsort(combined, kind="stable").astype(np.int64)
     return np.lexsort(tuple(reversed(keys))).astype(np.int64)
 
