@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from clients import http_post_streams
 from dataset import START, DataSet
@@ -826,8 +827,16 @@ class GridpulseAPI(Engine):
             table = pa.ipc.open_stream(r.content).read_all()
             if "series_id" not in table.column_names:
                 return table, {}
-            pairs = table.select(["series_id", "entity_id"]).to_pydict()
-            return table, dict(zip(pairs["series_id"], pairs["entity_id"], strict=True))
+            # one (series_id, entity_id) pair per series: to_pydict of the 30,000 rows took 30 ms
+            pairs = (
+                pa.table(
+                    {"s": table.column("series_id"), "e": pc.cast(table.column("entity_id"), pa.string())}
+                )
+                .group_by(["s", "e"], use_threads=False)
+                .aggregate([])
+                .to_pydict()
+            )
+            return table, dict(zip(pairs["s"], pairs["e"], strict=True))
         head = r.json()
         table = (
             pa.Table.from_pylist(head["rows"]) if head["rows"] else pa.table({c: [] for c in head["columns"]})

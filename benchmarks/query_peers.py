@@ -43,6 +43,7 @@ Usage: python benchmarks/query_peers.py [--meters 1000] [--days 30] [--scale 10]
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -307,10 +308,24 @@ def _keep_logs(work: Path, name: str) -> None:
     print(f"{name}: logs kept in {kept}", flush=True)
 
 
+#: pause before each timed run: a server frees an answer's memory after sending it, and with two
+#: cores that work landed on the next engine's clock (gridpulse in process: 0.31 s for a 0.1 s Q5)
+SETTLE_S = 0.25
+
+
 def _timed(p: Prepared) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    result = p.run()
-    return time.perf_counter() - t0, result
+    """One run on the clock, with Python's garbage collector collected before and paused during
+    it, as timeit does: the answers every engine left in this process (millions of objects) made
+    a full collection land in whichever engine happened to allocate, adding 0.1-0.2 s to it."""
+    time.sleep(SETTLE_S)  # what the last engine's server still does after answering is not this run's
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        result = p.run()
+        return time.perf_counter() - t0, result
+    finally:
+        gc.enable()
 
 
 def _run_query(q: str, spec: Spec, engines: list[Engine], want: Canon, repeats: int) -> list[dict[str, Any]]:
@@ -341,7 +356,11 @@ def _run_query(q: str, spec: Spec, engines: list[Engine], want: Canon, repeats: 
         print(f"{q} {e.name}: warm-up {warm:.3f} s, {len(got):,} rows, {diff or 'agrees'}", flush=True)
         ready.append((e, p))
     for rep in range(repeats):
-        for e, p in ready:  # interleaved, so drift on the machine hits every engine alike
+        # interleaved, so drift on the machine hits every engine alike, and rotated, so no engine
+        # always runs right after the slowest peer (the first run after SQLite's seconds-long Q5
+        # was up to 2x slower, whichever engine it was)
+        turn = rep % len(ready) if ready else 0
+        for e, p in ready[turn:] + ready[:turn]:
             line = out[e.name]
             if line["status"] != "ok" or (rep > 0 and line["warmup_s"] > SLOW_S):
                 continue
