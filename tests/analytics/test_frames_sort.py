@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridpulse.analytics.frames import lexsort_order
+from gridpulse.arrays import lexsort_order
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -73,13 +73,22 @@ def test_prepare_matches_the_rules_written_out(encoded: bool, span: timedelta, s
     # some series have stored points up to somewhere inside the batch, others none
     ts = [t.replace(tzinfo=None) for t in table.column("ts").to_pylist()]
     hwm = {ids[k]: rng.choice(ts) for k in keys if rng.random() < 0.6}
-    prep = prepare_batch(table, key_index, [ids[k] for k in keys], hwm)
+    hwm_us = {sid: (t - datetime(1970, 1, 1)) // timedelta(microseconds=1) for sid, t in hwm.items()}
+    prep = prepare_batch(table, key_index, [ids[k] for k in keys], hwm_us)
     new, old, newest, duplicates = _expected(table, ids, hwm)
     assert _rows(prep.new) == new
     assert _rows(prep.old) == old
     assert prep.duplicates == duplicates
     max_ts = prep.max_ts.to_pydict()
     assert dict(zip(max_ts["series_id"], max_ts["max_ts"], strict=True)) == newest
+    # the same spans as plain µs, for the writer
+    assert prep.span_ids.tolist() == max_ts["series_id"]
+    assert prep.newest_us.tolist() == [
+        (t - datetime(1970, 1, 1)) // timedelta(microseconds=1) for t in max_ts["max_ts"]
+    ]
+    assert prep.oldest_us.tolist() == [
+        (t - datetime(1970, 1, 1)) // timedelta(microseconds=1) for t in max_ts["min_ts"]
+    ]
 
 
 def test_the_last_of_repeated_rows_wins_whatever_the_order() -> None:

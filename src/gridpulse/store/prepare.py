@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
@@ -82,12 +81,17 @@ class PreparedBatch:
         max_ts: series_id, max_ts, min_ts per series in the batch (the new high-water marks, and
             with min_ts the range the batch touched).
         duplicates: rows dropped because a later row of the batch had the same (series, ts).
+        span_ids, newest_us, oldest_us: max_ts as numpy arrays (µs since 1970, naive UTC), for
+            the writer's per-series bookkeeping without datetime objects.
     """
 
     new: pa.Table
     old: pa.Table
     max_ts: pa.Table
     duplicates: int
+    span_ids: np.ndarray
+    newest_us: np.ndarray
+    oldest_us: np.ndarray
 
 
 def _has_duplicates(key_i: np.ndarray, n_keys: int, ts_us: np.ndarray) -> bool:
@@ -108,7 +112,7 @@ def prepare_batch(
     batch: pa.Table,
     key_index: pa.Array | np.ndarray,
     series_ids: Sequence[int],
-    hwm: Mapping[int, datetime],
+    hwm: Mapping[int, int],
 ) -> PreparedBatch:
     """Map rows to series ids, keep the last row per (series, ts), split at the high-water marks.
 
@@ -116,7 +120,8 @@ def prepare_batch(
         batch: KEYED_BATCH_SCHEMA rows.
         key_index: per row, the index of its key (from distinct_keys).
         series_ids: the id of each distinct key, in distinct_keys order.
-        hwm: series id -> newest ts stored (naive UTC); absent for series with no points.
+        hwm: series id -> newest ts stored [µs since 1970, naive UTC]; absent for series with no
+            points.
     """
     key_i = np.asarray(key_index, dtype=np.int32)
     ids = np.asarray(series_ids, dtype=np.int32)
@@ -136,11 +141,7 @@ def prepare_batch(
             "min_ts": pa.array(oldest).cast(NAIVE_TS),
         }
     )
-    marks = (
-        pc.fill_null(pa.array([hwm.get(s) for s in ids.tolist()], NAIVE_TS).cast(pa.int64()), _NO_MARK)
-        .to_numpy()
-        .astype(np.int64)
-    )
+    marks = np.fromiter((hwm.get(s, _NO_MARK) for s in ids.tolist()), dtype=np.int64, count=len(ids))
     duplicates = 0
     if _has_duplicates(key_i, len(ids), ts_us):
         # the body's order is the order of events: the last row of a repeated (series, ts) wins
@@ -160,9 +161,10 @@ def prepare_batch(
         [pa.array(ids[key_i]), ts, value, quality], names=["series_id", "ts", "value", "quality"]
     )
     is_new = ts_us > marks[key_i]
+    spans = {"max_ts": max_ts, "span_ids": ids, "newest_us": newest, "oldest_us": oldest}
     if is_new.all():
-        return PreparedBatch(new=rows, old=rows.slice(0, 0), max_ts=max_ts, duplicates=duplicates)
+        return PreparedBatch(new=rows, old=rows.slice(0, 0), duplicates=duplicates, **spans)
     mask = pa.array(is_new)
     return PreparedBatch(
-        new=rows.filter(mask), old=rows.filter(pc.invert(mask)), max_ts=max_ts, duplicates=duplicates
+        new=rows.filter(mask), old=rows.filter(pc.invert(mask)), duplicates=duplicates, **spans
     )

@@ -26,7 +26,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gridpulse.analytics.frames import lexsort_order
+from gridpulse.arrays import lexsort_order
 from gridpulse.errors import NotFound, QueryError, SchemaMismatch, StoreError, StoreUnavailable
 from gridpulse.model import Quality, Series, SeriesKey, WriteResult
 from gridpulse.store.base import (
@@ -131,6 +131,14 @@ def _sorted(table: pa.Table, columns: Sequence[str]) -> pa.Table:
     return table.take(order)
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _us(ts: datetime) -> int:
+    """A naive UTC datetime as µs since 1970."""
+    return (ts - _EPOCH) // timedelta(microseconds=1)
+
+
 def _utc(table: pa.Table) -> pa.Table:
     """The table with its naive timestamp columns (UTC by the store's convention) made aware:
     a change of type, not of values."""
@@ -154,12 +162,12 @@ class _Txn:
     new_series: dict[SeriesKey, int] = field(default_factory=dict)
     #: the rows of the series created, for the catalogue
     created: list[Series] = field(default_factory=list)
-    hwm: dict[int, datetime] = field(default_factory=dict)
+    hwm: dict[int, int] = field(default_factory=dict)  # [µs since 1970, naive UTC]
     rows: int = 0
     #: rows above their high-water mark, appended in one INSERT before anything reads points
     pending: list[pa.Table] = field(default_factory=list)
-    #: series id -> (earliest, latest) ts written: the rollup buckets this commit makes stale
-    dirty: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
+    #: series id -> (earliest, latest) ts written [µs]: the rollup buckets this commit makes stale
+    dirty: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 class DuckDBStore:
@@ -196,7 +204,7 @@ class DuckDBStore:
         self._series_cache: dict[SeriesKey, int] = {}
         self._catalogue = SeriesCatalogue()
         self._freshness = RollupFreshness(clean=False)
-        self._hwm: dict[int, datetime] = {}
+        self._hwm: dict[int, int] = {}  # series id -> newest ts stored [µs since 1970, naive UTC]
         self._last_commit_at: datetime | None = None
         self._ref_cols: dict[str, list[str]] = {}
         if not read_only:
@@ -254,7 +262,7 @@ class DuckDBStore:
             for r in rows:
                 self._series_cache[SeriesKey(r[1], r[2], r[3])] = r[0]
                 if r[-1] is not None:
-                    self._hwm[r[0]] = r[-1]
+                    self._hwm[r[0]] = _us(r[-1])
             pending = con.execute("SELECT count(*) FROM rollup_dirty").fetchall()
             self._freshness = RollupFreshness(clean=not pending[0][0])
             row = con.execute(
@@ -344,8 +352,8 @@ class DuckDBStore:
             ranges = pa.table(
                 {
                     "series_id": pa.array(list(txn.dirty), pa.int32()),
-                    "ts_min": pa.array([lo for lo, _ in txn.dirty.values()], NAIVE_TS),
-                    "ts_max": pa.array([hi for _, hi in txn.dirty.values()], NAIVE_TS),
+                    "ts_min": pa.array([lo for lo, _ in txn.dirty.values()], pa.int64()).cast(NAIVE_TS),
+                    "ts_max": pa.array([hi for _, hi in txn.dirty.values()], pa.int64()).cast(NAIVE_TS),
                 }
             )
             con.register("gp_dirty", ranges)
@@ -363,7 +371,7 @@ class DuckDBStore:
         marks = pa.table(
             {
                 "series_id": pa.array(list(txn.hwm), pa.int32()),
-                "max_ts": pa.array(list(txn.hwm.values()), NAIVE_TS),
+                "max_ts": pa.array(list(txn.hwm.values()), pa.int64()).cast(NAIVE_TS),
             }
         )
         con.register("gp_max", marks)
@@ -447,7 +455,13 @@ class DuckDBStore:
     ) -> WriteResult:
         keys, key_index = distinct_keys(batch)
         ids, created = self._series_ids(con, keys, req, txn)
-        marks = {sid: m for sid in ids if (m := txn.hwm.get(sid) or self._hwm.get(sid)) is not None}
+        marks = {}
+        for sid in ids:
+            m = txn.hwm.get(sid)
+            if m is None:
+                m = self._hwm.get(sid)
+            if m is not None:
+                marks[sid] = m
         prep = prepare_batch(batch, key_index, ids, marks)
         inserted = prep.new.num_rows
         revised = 0
@@ -467,12 +481,16 @@ class DuckDBStore:
                 inserted_old, revised, unchanged_old = self._merge_old(con, prep.old, txn.now)
                 inserted += inserted_old
                 unchanged += unchanged_old
-        spans = prep.max_ts.to_pydict()
-        for sid, max_ts, min_ts in zip(spans["series_id"], spans["max_ts"], spans["min_ts"], strict=True):
-            if (prev := marks.get(sid)) is None or max_ts > prev:
-                txn.hwm[sid] = max_ts
-            lo, hi = txn.dirty.get(sid, (min_ts, max_ts))
-            txn.dirty[sid] = (min(lo, min_ts), max(hi, max_ts))
+        # plain ints, not datetimes: 1,000 series per batch cost 3 ms as datetime objects
+        hwm, dirty = txn.hwm, txn.dirty
+        for sid, hi, lo in zip(
+            prep.span_ids.tolist(), prep.newest_us.tolist(), prep.oldest_us.tolist(), strict=True
+        ):
+            prev = marks.get(sid)
+            if prev is None or hi > prev:
+                hwm[sid] = hi
+            seen = dirty.get(sid)
+            dirty[sid] = (lo, hi) if seen is None else (min(seen[0], lo), max(seen[1], hi))
         return WriteResult(inserted=inserted, revised=revised, unchanged=unchanged, series_created=created)
 
     @staticmethod
@@ -928,7 +946,7 @@ class DuckDBStore:
             # the marks only grow: points older than the lowest are no series' newest, and
             # their row groups are skipped by their min/max
             where.append("p.ts >= ?")
-            params.append(min(marks))
+            params.append(_EPOCH + timedelta(microseconds=min(marks)))
         sql = f"""SELECT p.series_id, p.ts, p.value, p.quality, p.inserted_at
                   FROM points p JOIN series s ON p.series_id = s.series_id AND p.ts = s.hwm_ts
                   WHERE {" AND ".join(where)} ORDER BY p.series_id"""
