@@ -201,6 +201,11 @@ CASES: list[tuple[str, dict[str, str], Callable[[Fleet], AnalyticResult]]] = [
     ("profile", {"entity": "m-01", "points": "96", "day_types": "weekday,weekend,sun", "holidays": "NL"},
      lambda f: average_day_profile(f.frame(f.ids(entity_id="m-01")), tz=AMS, points=96,
                                    day_types=("weekday", "weekend", "sun"), holidays="NL")),
+    # 24 points: from the store's hourly sums (rollups once refreshed), the fall-back day included
+    ("profile", {"kind": "meter", "metric": "kwh", "points": "24", "day_types": "weekday,weekend,sun",
+                 "holidays": "NL"},
+     lambda f: average_day_profile(f.frame(f.ids(entity_kind="meter", metric="kwh")), tz=AMS, points=24,
+                                   day_types=("weekday", "weekend", "sun"), holidays="NL")),
     ("feeder-balance", {"feeder": "feeder-1", "period": "day"}, _feeder),
     ("coverage", {"entity": "m-03", "start": "2024-10-24", "end": "2024-10-30"},
      lambda f: coverage(f.frame(ids := f.ids(entity_id="m-03"), local("2024-10-24"), local("2024-10-30")),

@@ -354,32 +354,16 @@ def run(store: Store, settings: Settings, name: str, params: Mapping[str, str]) 
     resolution, agg = analysis.read_as(values, series)
     grouping = analysis.groups(values, series) if analysis.groups is not None else None
     names: tuple[str, ...] = ()
+    span: dict[str, Any] = {"start": start, "end": end, "resolution": resolution, "agg": agg, "tz": tz}
     if grouping is not None:
         names = tuple(sorted(set(grouping.values())))
         code = {name: i for i, name in enumerate(names)}
-        frames = {
-            "series": store.read_totals(
-                [s.series_id for s in series],
-                start=start,
-                end=end,
-                resolution=resolution,
-                agg=agg,
-                tz=tz,
-                groups={sid: code[name] for sid, name in grouping.items()},
-                explain=sql,
-            )
-        }
+        groups = {sid: code[name] for sid, name in grouping.items()}
+        ids = [s.series_id for s in series]
+        frames = {"series": store.read_totals(ids, groups=groups, explain=sql, **span)}
     else:
         frames = {
-            role: store.read_frame(
-                [s.series_id for s in group],
-                start=start,
-                end=end,
-                resolution=resolution,
-                agg=agg,
-                tz=tz,
-                explain=sql,
-            )
+            role: store.read_frame([s.series_id for s in group], explain=sql, **span)
             if group
             else _empty_frame()
             for role, group in selection.roles.items()
