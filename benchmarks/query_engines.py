@@ -755,6 +755,7 @@ def _analysis_params(q: str, spec: Spec) -> tuple[str, dict[str, str]]:
                 "tz": "UTC",
                 "start": d0,
                 "end": d1,
+                "top": "10",
             },
         ),
         "Q5": (
@@ -867,12 +868,11 @@ class GridpulseAPI(Engine):
             params = {**params, "format": self.fmt}
         text = f"GET {path}?" + "&".join(f"{k}={v}" for k, v in params.items())
         if q == "Q4":
-            # the endpoint gives every meter's peak of the day; the top 10 is taken here, on the clock
 
             def run4() -> Any:
                 return _top10_of(*self._table(self._answer(path, params)))
 
-            return Prepared(run4, _tuples, text + "  (top 10 of its 1 row per meter taken by the client)")
+            return Prepared(run4, _tuples, text)
         return Prepared(
             lambda: self._answer(path, params), lambda r: _analysis_rows(q, *self._table(r)), text
         )
@@ -933,7 +933,7 @@ class GridpulsePython(Engine):
             return done.result.table, {s.series_id: s.key.entity_id for s in done.series}
 
         if q == "Q4":
-            return Prepared(lambda: _top10_of(*answer()), _tuples, text + " -> top 10 of its 1 row per meter")
+            return Prepared(lambda: _top10_of(*answer()), _tuples, text)
         return Prepared(answer, lambda r: _analysis_rows(q, *r), text)
 
     def close(self, keep: bool = False) -> None:

@@ -462,3 +462,14 @@ def test_analytics_need_the_read_scope(fleet: Fleet) -> None:
         assert client.get("/api/v1/analytics").status_code == 401
         assert client.get(url, headers={"Authorization": "Bearer feeder"}).status_code == 403
         assert client.get(url, headers={"Authorization": "Bearer reader"}).status_code == 200
+
+
+def test_peak_demand_top_keeps_the_highest_peaks_of_each_day(fleet: Fleet) -> None:
+    full = get(fleet, "peak-demand", kind="meter", metric="kwh", period="day")
+    top = get(fleet, "peak-demand", kind="meter", metric="kwh", period="day", top="3")
+    by_day: dict[str, list[tuple[float, int]]] = {}
+    for r in full["rows"]:
+        by_day.setdefault(r["local_date"], []).append((-r["peak_kw"], r["series_id"]))
+    want = [(day, sid, -kw) for day in sorted(by_day) for kw, sid in sorted(by_day[day])[:3]]
+    assert [(r["local_date"], r["series_id"], r["peak_kw"]) for r in top["rows"]] == want
+    assert top["params"]["top"] == 3

@@ -248,3 +248,27 @@ def test_peaks_from_maxima_refuse_a_window_other_than_the_interval() -> None:
     rows = _maxima(frame(1, utc(2024, 6, 3), Q, [1.0, 2.0]), "UTC", "day")
     with pytest.raises(QueryError, match="interval=0:15:00 is not the window 0:30:00"):
         peak_demand_from_maxima_kw(rows, window=M30, interval=Q, tz="UTC")
+
+
+def test_top_peaks_keeps_the_n_highest_of_each_period_ties_by_series() -> None:
+    from gridpulse.analytics.base import AnalyticResult
+    from gridpulse.analytics.demand import top_peaks
+
+    d1, d2 = utc(2024, 6, 2, 22), utc(2024, 6, 3, 22)
+    table = pa.table(
+        {
+            "series_id": pa.array([1, 2, 3, 4, 1, 2, 3], pa.int32()),
+            "start": pa.array([d1, d1, d1, d1, d2, d2, d2], pa.timestamp("us", tz="UTC")),
+            "peak_kw": [5.0, 9.0, 9.0, 1.0, 2.0, 3.0, 1.0],
+        }
+    )
+    got = top_peaks(AnalyticResult(table, {"peak_kw": "kW"}, ["a note"]), 2)
+    assert list(zip(got.table.column("series_id").to_pylist(), got.table.column("peak_kw").to_pylist())) == [
+        (2, 9.0),
+        (3, 9.0),
+        (2, 3.0),
+        (1, 2.0),
+    ]
+    assert got.notes == ["a note"] and got.units == {"peak_kw": "kW"}
+    with pytest.raises(QueryError, match="top=0 keeps nothing"):
+        top_peaks(got, 0)

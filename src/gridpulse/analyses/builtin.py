@@ -24,6 +24,7 @@ from gridpulse.analytics.demand import (
     load_factor,
     peak_demand_from_maxima_kw,
     peak_demand_kw,
+    top_peaks,
 )
 from gridpulse.analytics.energy import consumption_from_register_kwh, energy_from_power_kwh, energy_kwh
 from gridpulse.analytics.feeders import feeder_balance
@@ -170,6 +171,11 @@ def _peak_buckets(values: Mapping[str, Any], series: Sequence[Series]) -> tuple[
 
 
 def _peak_demand(x: Inputs) -> AnalyticResult:
+    result = _peaks(x)
+    return top_peaks(result, x.params["top"]) if x.params["top"] is not None else result
+
+
+def _peaks(x: Inputs) -> AnalyticResult:
     if "at" in x.frame.column_names:  # per-period maxima (_peak_buckets)
         return peak_demand_from_maxima_kw(
             x.frame,
@@ -404,10 +410,15 @@ BUILTIN: Final = (
         "Peak window-average demand per series and local period, and when it happened",
         _METERS,
         _peak_demand,
-        (_WINDOW, _period(), _INTERVAL),
+        (
+            _WINDOW,
+            _period(),
+            _INTERVAL,
+            Param("top", "int", help="only the N highest peaks of each period (ties: lower series id first)"),
+        ),
         units=_DEMAND_UNITS,
         buckets=_peak_buckets,
-        analytics=(peak_demand_kw, peak_demand_from_maxima_kw),
+        analytics=(peak_demand_kw, peak_demand_from_maxima_kw, top_peaks),
     ),
     Analysis(
         "load-factor",

@@ -44,6 +44,7 @@ __all__ = [
     "load_factor",
     "peak_demand_from_maxima_kw",
     "peak_demand_kw",
+    "top_peaks",
     "window_demand",
 ]
 
@@ -260,6 +261,25 @@ def peak_demand_from_maxima_kw(
         }
     )
     return AnalyticResult(table, {"peak_kw": "kW"}, null_note(nulls))
+
+
+def top_peaks(result: AnalyticResult, n: int) -> AnalyticResult:
+    """The n highest peaks of each period of a peak demand result (ties: the lower series id
+    first), in that order: "the ten meters with the highest demand each day".
+
+    Raises:
+        QueryError: n below 1.
+    """
+    if n < 1:
+        raise QueryError(f"top={n} keeps nothing: pass 1 or more")
+    t = result.table
+    if t.num_rows == 0:
+        return result
+    t = t.sort_by([("start", "ascending"), ("peak_kw", "descending"), ("series_id", "ascending")])
+    start = np.asarray(pc.cast(t.column("start"), pa.int64()).to_numpy(zero_copy_only=False))
+    first = np.flatnonzero(np.r_[True, start[1:] != start[:-1]])
+    rank = np.arange(len(start)) - np.repeat(first, np.diff(np.r_[first, len(start)]))
+    return AnalyticResult(t.filter(pa.array(rank < n)), result.units, result.notes)
 
 
 def load_factor(
