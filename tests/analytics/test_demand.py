@@ -263,7 +263,8 @@ def test_top_peaks_keeps_the_n_highest_of_each_period_ties_by_series() -> None:
         }
     )
     got = top_peaks(AnalyticResult(table, {"peak_kw": "kW"}, ["a note"]), 2)
-    assert list(zip(got.table.column("series_id").to_pylist(), got.table.column("peak_kw").to_pylist())) == [
+    pairs = zip(got.table.column("series_id").to_pylist(), got.table.column("peak_kw").to_pylist(), strict=True)
+    assert list(pairs) == [
         (2, 9.0),
         (3, 9.0),
         (2, 3.0),
