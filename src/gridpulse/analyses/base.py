@@ -38,6 +38,7 @@ __all__ = [
     "Analysis",
     "AnalysisRun",
     "Inputs",
+    "common_interval",
     "get_analysis",
     "register",
     "run",
@@ -45,6 +46,12 @@ __all__ = [
 ]
 
 SqlLog = list[tuple[str, list[Any]]]
+
+
+def common_interval(series: Sequence[Series]) -> timedelta | None:
+    """The nominal interval every series has, or None (none known, or several)."""
+    intervals = {s.interval for s in series}
+    return next(iter(intervals)) if len(intervals) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -96,15 +103,14 @@ class Inputs:
         given = self.params.get(param)
         if isinstance(given, timedelta):
             return given
-        intervals = {s.interval for s in self.series[role]}
-        if len(intervals) != 1 or None in intervals:
+        interval = common_interval(self.series[role])
+        if interval is None:
+            intervals = {s.interval for s in self.series[role]}
             known = ", ".join(sorted(format_duration(i) for i in intervals if i is not None)) or "none"
             raise QueryError(
                 f"{param} is needed: the series have no common nominal interval (they have {known}); "
                 f"pass {param}=15min or pick series of one interval"
             )
-        (interval,) = intervals
-        assert interval is not None
         self.resolved[param] = interval
         return interval
 

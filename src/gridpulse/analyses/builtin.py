@@ -13,7 +13,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gridpulse.analyses.base import Analysis, Inputs, register
+from gridpulse.analyses.base import Analysis, Inputs, common_interval, register
 from gridpulse.analyses.params import Param
 from gridpulse.analyses.select import FeederSelector, SeriesSelector
 from gridpulse.analytics.base import AnalyticResult
@@ -88,7 +88,7 @@ def _named_groups(result: AnalyticResult, names: Sequence[str]) -> AnalyticResul
 def _summed_by_group(result: AnalyticResult, series: Sequence[Series], by: str) -> AnalyticResult:
     """Per-series energy rows summed per group and period (kW series, integrated one by one):
     energy, hours covered and gap counts add up."""
-    names = _GROUPINGS[by](series) or {s.series_id: "all" for s in series}
+    names = _GROUPINGS[by](series)
     t = result.table
     group = pa.array([names[int(i)] for i in t.column("series_id").to_pylist()], pa.string())
     keys = [c for c in ("start", "local_date") if c in t.column_names]
@@ -127,7 +127,7 @@ def _energy_groups(values: Mapping[str, Any], series: Sequence[Series]) -> Mappi
     """kWh summed over a site or the whole selection: the store adds up the groups' buckets."""
     if values["by"] == "series" or _energy_buckets(values, series) is None:
         return None
-    return _GROUPINGS[values["by"]](series) or {s.series_id: "all" for s in series}
+    return _GROUPINGS[values["by"]](series)
 
 
 def _energy_from_power_kw(x: Inputs) -> AnalyticResult:
@@ -163,8 +163,7 @@ def _register(x: Inputs) -> AnalyticResult:
 def _peak_buckets(values: Mapping[str, Any], series: Sequence[Series]) -> tuple[Resolution, Agg] | None:
     """With the series' interval equal to the window, each row is a window: the store's maximum
     per local period (from the rollups) is the peak."""
-    intervals = {s.interval for s in series}
-    interval = values["interval"] or (next(iter(intervals)) if len(intervals) == 1 else None)
+    interval = values["interval"] or common_interval(series)
     if interval is None or interval != values["window"] or values["period"] not in _PERIOD_RESOLUTION:
         return None
     return _PERIOD_RESOLUTION[values["period"]], Agg.MAX
@@ -253,9 +252,9 @@ def _time_below(x: Inputs) -> AnalyticResult:
     )
 
 
-#: `by=` of summary -> series id -> group name (None: one group "all").
-_GROUPINGS: Final[dict[str, Callable[[Sequence[Series]], dict[int, str] | None]]] = {
-    "all": lambda series: None,
+#: `by=` of summary and energy -> series id -> group name.
+_GROUPINGS: Final[dict[str, Callable[[Sequence[Series]], dict[int, str]]]] = {
+    "all": lambda series: dict.fromkeys((s.series_id for s in series), "all"),
     "site": lambda series: {s.series_id: s.site_id or "(no site)" for s in series},
     "series": lambda series: {s.series_id: str(s.key) for s in series},
 }
@@ -263,7 +262,7 @@ _GROUPINGS: Final[dict[str, Callable[[Sequence[Series]], dict[int, str] | None]]
 
 def _summary_groups(values: Mapping[str, Any], series: Sequence[Series]) -> Mapping[int, str]:
     """The store sums each group's values per instant; summarise takes the period statistics."""
-    return _GROUPINGS[values["by"]](series) or {s.series_id: "all" for s in series}
+    return _GROUPINGS[values["by"]](series)
 
 
 def _summary(x: Inputs) -> AnalyticResult:

@@ -38,7 +38,6 @@ __all__ = [
     "group_sum",
     "instant_us",
     "interval_us",
-    "lexsort_order",
     "null_note",
     "read_frame",
     "row_interval_us",

@@ -678,15 +678,8 @@ class DuckDBStore:
     def _run(
         self, sql: str, params: list[Any], what: str, explain: list[tuple[str, list[Any]]] | None
     ) -> pa.Table:
-        if explain is not None:
-            explain.append((sql, list(params)))
-        con = self._cursor()
-        try:
-            return _utc(con.sql(sql, params=params).to_arrow_table())
-        except duckdb.Error as exc:
-            raise QueryError(f"{what} failed: {exc}") from exc
-        finally:
-            con.close()
+        """One statement known up front (raw reads, latest values)."""
+        return self._run_in_snapshot(lambda con, clean: (sql, params), what, explain)
 
     def _run_in_snapshot(
         self,
