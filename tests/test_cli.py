@@ -309,6 +309,14 @@ def test_error_shows_the_message_verbatim(entity: str, stopped_store: Path, cwd:
     assert f"no series for entity '{entity}'" in run.err, run.err
 
 
+@pytest.mark.parametrize("args", [("analyze", "energy", "--nope"), ("load",), ("query", "--resolution")])
+def test_usage_error_is_a_usage_line_not_a_traceback(args: tuple[str, ...], cwd: Path) -> None:
+    run = read_only(*args, cwd=cwd)
+    assert run.code == 2, run.err
+    assert "Traceback" not in run.err
+    assert "Error" in run.err, run.err
+
+
 # ----------------------------------------------------------------------------- help
 
 COMMANDS = [None, *sorted(c.name for c in app.registered_commands if c.name)]

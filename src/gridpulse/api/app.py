@@ -18,6 +18,7 @@ from gridpulse.api.routes import analytics, files, health, influx, ingest, maint
 from gridpulse.config import Settings
 from gridpulse.demo_load import load_demo_once
 from gridpulse.ingest.ilp_tcp import LineProtocolServer
+from gridpulse.ingest.warmup import warm_up_parsers
 from gridpulse.ingest.writer import Writer
 from gridpulse.jobs.maintenance import expire_old_data, refresh_rollups
 from gridpulse.jobs.periodic import Periodic
@@ -59,6 +60,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
+        warm_up_parsers()  # the lazy imports of the parsers, before the first request rather than in it
         st_store = store or open_store(settings.store_url, store_options(settings))
         writer = Writer(st_store).start()
         st = AppState(settings=settings, store=st_store, writer=writer, auth=TokenCheck(settings))

@@ -45,18 +45,12 @@ def version() -> None:
 
 
 def main() -> None:
+    """Run the CLI: usage errors are Click's (usage line, message, exit 2), a GridpulseError one line."""
     try:
-        app(standalone_mode=False)
+        # standalone: Click itself prints usage errors and Ctrl-C; its exception classes are
+        # vendored inside Typer (0.29), so catching them here by class would miss them
+        app()
     except GridpulseError as exc:
         # plain text, not Rich: markup would eat "[server]" in a message and wrapping would split it
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(1)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
