@@ -111,7 +111,9 @@ def served(folder: Folder, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     data = tmp_path_factory.mktemp("cli-analyze-live") / "data"
     data.mkdir()
     shutil.copy(folder.data / "gridpulse.duckdb", data / "gridpulse.duckdb")
-    srv = start_server(data)
+    # no rollup refresh in the server: the folder's rollups are stale, so both sides read the same
+    # raw points with the same SQL (a refresh a second after start raced the comparison)
+    srv = start_server(data, env={"GRIDPULSE_ROLLUPS_REFRESH_INTERVAL_S": "0"})
     yield srv
     srv.stop()
 
