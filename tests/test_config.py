@@ -54,6 +54,17 @@ raw_days = { "*" = 730, "device/StateOfChargePercentage" = 90 }
 rollup_days = { "*" = 3650 }
 interval_s = 600
 
+[forecast]
+series = ["meter/kwh", "feeder:f-1/kw"]
+model = "mstl"
+resolution = "30min"
+horizon_days = 3
+history_days = 120
+interval_s = 0
+cron = "15 5 * * *"
+holidays = "NL"
+holidays_subdiv = "NH"
+
 [tariffs.nl-tou]
 tz = "Europe/Amsterdam"
 currency = "EUR"
@@ -104,6 +115,8 @@ def test_defaults(tmp_path: Path) -> None:
         "demo": {"load": False, "days": 35, "datasets_dir": "../shared/datasets"},
         "rollups": {"refresh_interval_s": 10},
         "retention": {"raw_days": {}, "rollup_days": {}, "interval_s": 3600},
+        "forecast": {"series": [], "model": "lightgbm", "resolution": "hour", "horizon_days": 7,
+                     "history_days": 365, "interval_s": 0, "cron": "", "holidays": "", "holidays_subdiv": ""},
         "tariffs": {},
     }
     assert s.store_url == f"duckdb:///{tmp_path / 'data' / 'gridpulse.duckdb'}"
@@ -124,6 +137,9 @@ def test_toml_file_sets_every_option(tmp_path: Path) -> None:
         "rollups": {"refresh_interval_s": 30},
         "retention": {"raw_days": {"*": 730, "device/StateOfChargePercentage": 90}, "rollup_days": {"*": 3650},
                       "interval_s": 600},
+        "forecast": {"series": ["meter/kwh", "feeder:f-1/kw"], "model": "mstl", "resolution": "30min",
+                     "horizon_days": 3, "history_days": 120, "interval_s": 0, "cron": "15 5 * * *",
+                     "holidays": "NL", "holidays_subdiv": "NH"},
         "tariffs": {"nl-tou": NL_TOU},
     }
     assert s.store_url == "duckdb:///srv/gridpulse/other.duckdb"
@@ -275,6 +291,14 @@ BAD_TOML = [
      "ingest.timezones.meter_usage='Europe/Amsterdm' is not an IANA time zone"),
     ("[ingest]\ntimezones = 5\n", "ingest.timezones=5 is not a table"),
     ('[auth]\ntokens = "abc"\n', "auth.tokens='abc' is not a table of key=value pairs"),
+    ('[forecast]\nmodel = "prophet"\n', "forecast.model='prophet' is not seasonal-naive, lightgbm or mstl"),
+    ('[forecast]\nresolution = "day"\n', "forecast.resolution='day' is not hour or 30min"),
+    ('[forecast]\nseries = ["meter"]\n', "forecast.series: 'meter' is not 'kind/metric' or 'kind:entity/metric'"),
+    ('[forecast]\ncron = "5 * *"\n',
+     "forecast.cron='5 * *' is not a crontab schedule: Wrong number of fields; got 3, expected 5"),
+    ('[forecast]\ncron = "5 * * * *"\ninterval_s = 60\n',
+     "forecast.cron and forecast.interval_s are both set: pick one schedule"),
+    ("[forecast]\nhorizon_days = 60\n", "forecast.horizon_days=60 is out of range: it must be from 1 to 35"),
 ]
 
 

@@ -52,6 +52,21 @@ def test_periodic_runs_until_stopped_and_survives_a_failure() -> None:
     assert len(calls) == n and job.failures == 1 and job.status()["runs"] >= 3
 
 
+def test_periodic_on_a_crontab_schedule_runs_at_the_times_it_names() -> None:
+    ran = threading.Event()
+    job = Periodic("cron-test", 0, ran.set, cron="* * * * *").start()  # every minute, on the minute
+    try:
+        nxt = job.next_run_at
+        assert nxt is not None and nxt.second == 0 and nxt.microsecond == 0
+        assert timedelta(0) <= nxt - datetime.now(UTC) <= timedelta(seconds=60)
+        assert job.status()["cron"] == "* * * * *"
+        # it has not run before its time
+        assert not ran.is_set() or datetime.now(UTC) >= nxt
+    finally:
+        job.stop()
+    assert job.runs == (1 if ran.is_set() else 0)
+
+
 def test_the_server_refreshes_rollups_on_its_own(make_client: Callable[..., TestClient]) -> None:
     client = make_client(rollups={"refresh_interval_s": 1})
     _post(client, _ndjson(OLD, 48))

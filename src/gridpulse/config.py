@@ -30,6 +30,7 @@ from gridpulse.errors import ConfigError
 __all__ = [
     "AuthSettings",
     "DemoSettings",
+    "ForecastSettings",
     "IlpSettings",
     "IngestSettings",
     "RetentionSettings",
@@ -154,6 +155,27 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class ForecastSettings:
+    series: list[str] = _opt(
+        [],
+        "Series the scheduled forecast covers: 'kind/metric' (every such series) or "
+        "'kind:entity/metric', e.g. ['meter/kwh', 'feeder:f-1/kw']. Empty: no scheduled forecasts.",
+    )
+    model: str = _opt("lightgbm", "Model of scheduled and on-demand forecasts: seasonal-naive, lightgbm or mstl.")
+    resolution: str = _opt("hour", "Step of the forecasts: hour (168 steps for 7 days) or 30min (336).")
+    horizon_days: int = _opt(7, "Days ahead each forecast covers. [days]", min=1, max=35)
+    history_days: int = _opt(365, "Days of history the models train on, ending at the newest reading. [days]", min=14)
+    interval_s: int = _opt(
+        0, "Seconds between scheduled forecast runs while serving; 0: none (see cron). [s]", min=0
+    )
+    cron: str = _opt(
+        "", "Crontab schedule (UTC) of forecast runs instead of interval_s, e.g. '15 5 * * *'; empty: none."
+    )
+    holidays: str = _opt("", "Country code of the holidays package for calendar features (e.g. NL, US); empty: none.")
+    holidays_subdiv: str = _opt("", "Subdivision of that country (e.g. NSW, PA); empty: the whole country.")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -163,6 +185,7 @@ class Settings:
     demo: DemoSettings = field(default_factory=DemoSettings)
     rollups: RollupSettings = field(default_factory=RollupSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
     #: a table option beside the sections: each tariff is its own `[tariffs.<name>]` table
     tariffs: dict[str, dict[str, Any]] = _opt(
         {},
@@ -405,7 +428,29 @@ def _check(settings: Settings) -> None:
     if settings.tariffs:
         _check_tariffs(settings.tariffs)
     check_retention_days(settings.retention.raw_days, settings.retention.rollup_days)
+    _check_forecast(settings.forecast)
     _check_bounds(settings)
+
+
+def _check_forecast(fc: ForecastSettings) -> None:
+    """Raises ConfigError for an unknown model or resolution, a bad series selector or cron text."""
+    if fc.model not in ("seasonal-naive", "lightgbm", "mstl"):
+        raise ConfigError(f"forecast.model={fc.model!r} is not seasonal-naive, lightgbm or mstl")
+    if fc.resolution not in ("hour", "30min"):
+        raise ConfigError(f"forecast.resolution={fc.resolution!r} is not hour or 30min")
+    for sel in fc.series:
+        kind, _, metric = sel.partition("/")
+        if not metric or not kind.split(":", 1)[0]:
+            raise ConfigError(f"forecast.series: {sel!r} is not 'kind/metric' or 'kind:entity/metric'")
+    if fc.cron:
+        if fc.interval_s:
+            raise ConfigError("forecast.cron and forecast.interval_s are both set: pick one schedule")
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(fc.cron, timezone="UTC")
+        except ValueError as exc:
+            raise ConfigError(f"forecast.cron={fc.cron!r} is not a crontab schedule: {exc}") from None
 
 
 def check_retention_days(raw_days: typing.Mapping[str, int], rollup_days: typing.Mapping[str, int]) -> None:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import pyarrow as pa
 
 __all__ = [
     "ENCODED_KEYED_BATCH_SCHEMA",
+    "FORECAST_VALUES_SCHEMA",
     "KEYED_BATCH_SCHEMA",
     "POINTS_SCHEMA",
     "TS_TYPE",
+    "ForecastRun",
     "Quality",
     "Series",
     "SeriesKey",
@@ -185,3 +187,47 @@ class WriteResult:
             "unchanged": self.unchanged,
             "series_created": self.series_created,
         }
+
+
+#: The steps of one stored forecast: the interval starting at ts (UTC), the point forecast and the
+#: bounds of the central 80 % and 95 % prediction intervals, in the series' unit.
+FORECAST_VALUES_SCHEMA = pa.schema(
+    [
+        ("ts", TS_TYPE),
+        ("mean", pa.float64()),
+        ("lo80", pa.float64()),
+        ("hi80", pa.float64()),
+        ("lo95", pa.float64()),
+        ("hi95", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ForecastRun:
+    """One stored forecast of one series: what made it, from which data, and when.
+
+    Attributes:
+        series_id: the series forecast.
+        model: the model's name ("seasonal-naive", "lightgbm", "mstl").
+        model_version: what produced it, e.g. "gridpulse 0.1.0, lightgbm 4.7.0".
+        step_s: seconds per step (3600 hourly, 1800 half-hourly). [s]
+        steps: number of steps (168 hourly or 336 half-hourly for 7 days).
+        origin: aware UTC instant where the first step starts; nothing at or after it was used.
+        train_start, train_end: aware UTC instants bounding the training data, end exclusive.
+        created_at: aware UTC instant the forecast was stored (set by the store when None).
+        params: the model's settings and notes, JSON text.
+        forecast_id: assigned by the store; None before it is stored.
+    """
+
+    series_id: int
+    model: str
+    model_version: str
+    step_s: int
+    steps: int
+    origin: datetime
+    train_start: datetime
+    train_end: datetime
+    created_at: datetime | None = None
+    params: str = "{}"
+    forecast_id: int | None = None

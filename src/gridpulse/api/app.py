@@ -15,11 +15,13 @@ from gridpulse.api.auth import TokenCheck
 from gridpulse.api.deps import AppState
 from gridpulse.api.errors import install_error_handlers
 from gridpulse.api.routes import analytics, files, health, influx, ingest, maintenance, readings, series
+from gridpulse.api.routes import forecasts as forecast_routes
 from gridpulse.config import Settings
 from gridpulse.demo_load import load_demo_once
 from gridpulse.ingest.ilp_tcp import LineProtocolServer
 from gridpulse.ingest.warmup import warm_up_parsers
 from gridpulse.ingest.writer import Writer
+from gridpulse.jobs.forecasts import scheduled_forecasts
 from gridpulse.jobs.maintenance import expire_old_data, refresh_rollups
 from gridpulse.jobs.periodic import Periodic
 from gridpulse.store import open_store, store_options
@@ -31,7 +33,8 @@ log = logging.getLogger(__name__)
 
 
 def _start_jobs(settings: Settings, store: Store) -> dict[str, Periodic]:
-    """The maintenance that runs while serving: rollup refresh, and expiry when rules exist."""
+    """The jobs that run while serving: rollup refresh, expiry when rules exist, and forecasts
+    when `[forecast]` names series and a schedule."""
     jobs: dict[str, Periodic] = {}
     if settings.rollups.refresh_interval_s:
         jobs["rollups"] = Periodic(
@@ -44,6 +47,15 @@ def _start_jobs(settings: Settings, store: Store) -> dict[str, Periodic]:
     if retention.interval_s and (retention.raw_days or retention.rollup_days):
         jobs["retention"] = Periodic(
             "retention", retention.interval_s, lambda: expire_old_data(store, settings), first_delay_s=60.0
+        ).start()
+    fc = settings.forecast
+    if fc.series and (fc.interval_s or fc.cron):
+        jobs["forecasts"] = Periodic(
+            "forecasts",
+            fc.interval_s,
+            lambda: scheduled_forecasts(store, settings),
+            first_delay_s=5.0,
+            cron=fc.cron,
         ).start()
     return jobs
 
@@ -110,4 +122,5 @@ def create_app(
         app.include_router(module.router)
     app.include_router(analytics.router)
     app.include_router(maintenance.router)
+    app.include_router(forecast_routes.router)
     return app

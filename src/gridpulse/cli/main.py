@@ -7,7 +7,7 @@ import sys
 import typer
 
 from gridpulse import __version__
-from gridpulse.cli import admin, analyze, load, maintenance, query, serve, settings_cmd
+from gridpulse.cli import admin, analyze, forecast, load, maintenance, query, serve, settings_cmd
 from gridpulse.errors import GridpulseError
 
 __all__ = ["app", "main"]
@@ -36,6 +36,20 @@ app.command("retention", epilog="Example: gridpulse retention --dry-run")(mainte
 app.command("init", epilog="Example: gridpulse init --data-dir /var/lib/gridpulse")(admin.init)
 app.command("demo", epilog="Example: gridpulse demo --data-dir ./data")(admin.demo)
 app.command("config", epilog="Example: GRIDPULSE_SERVER_PORT=8000 gridpulse config")(settings_cmd.config_cmd)
+
+forecast_app = typer.Typer(
+    name="forecast",
+    help="Forecast stored series 7 days ahead, show stored forecasts, backtest the models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+forecast_app.command("run", epilog="Example: gridpulse forecast run -e m-01 -m kwh --model lightgbm")(forecast.run)
+forecast_app.command("show", epilog="Example: gridpulse forecast show -e m-01 -m kwh -f csv")(forecast.show)
+forecast_app.command(
+    "backtest", epilog="Example: gridpulse forecast backtest --kind meter --metric kwh --origins 4"
+)(forecast.backtest)
+app.add_typer(forecast_app, name="forecast", epilog="Example: gridpulse forecast show -e m-01 --tz Europe/Amsterdam")
 
 
 @app.command("version", epilog="Example: gridpulse version")

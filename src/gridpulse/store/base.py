@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from gridpulse.model import Series, SeriesKey, SeriesMeta, WriteResult
+from gridpulse.model import ForecastRun, Series, SeriesKey, SeriesMeta, WriteResult
 from gridpulse.store.retention import ExpiryPlan, ExpiryReport
 
 __all__ = [
@@ -152,6 +152,20 @@ class Store(Protocol):
     def set_meta(self, key: str, value: str) -> None:
         """Store a small key/value fact about the store (e.g. that demo data was loaded)."""
 
+    def write_forecast(self, run: ForecastRun, values: pa.Table) -> ForecastRun:
+        """Store one forecast run and its steps in one transaction; returns the run as stored, with
+        forecast_id and created_at (now, UTC, when None) filled in and its instants aware UTC.
+
+        `values` has FORECAST_VALUES_SCHEMA's columns (others are ignored): one row per step,
+        run.steps of them, ts strictly increasing. Timestamps in another unit or zone and
+        narrower numbers are converted.
+
+        Raises:
+            StoreError: the store is read-only, a column is missing or of the wrong type, the row
+                count is not run.steps, ts is not strictly increasing, or the write failed;
+                nothing is stored.
+        """
+
     # --- reading (any thread) ---
     def get_meta(self, key: str) -> str | None:
         """The value stored by set_meta, or None."""
@@ -208,6 +222,36 @@ class Store(Protocol):
 
     def latest(self, series_ids: Sequence[int] | None = None) -> pa.Table:
         """The newest point per series: series_id, ts (UTC), value, quality, inserted_at."""
+
+    def read_forecast(
+        self,
+        series_id: int,
+        *,
+        model: str | None = None,
+        as_of: datetime | None = None,
+        forecast_id: int | None = None,
+    ) -> tuple[ForecastRun, pa.Table] | None:
+        """The newest stored forecast of the series (largest created_at, then largest forecast_id)
+        and its steps ordered by ts, in FORECAST_VALUES_SCHEMA; None when there is none.
+
+        Args:
+            model: only runs of this model.
+            as_of: aware instant; only runs created at or before it (the forecast current then).
+            forecast_id: exactly this run (None if it is of another series or filtered out).
+
+        Raises:
+            QueryError: as_of is naive.
+        """
+
+    def list_forecasts(
+        self, series_ids: Sequence[int] | None = None, *, model: str | None = None, limit: int = 100
+    ) -> list[ForecastRun]:
+        """Stored forecast runs of the series (all when None), optionally of one model, newest
+        first (created_at, then forecast_id), at most `limit` of them; instants aware UTC.
+
+        Raises:
+            QueryError: limit is negative.
+        """
 
     def list_reference(self, kind: str) -> list[dict[str, Any]]:
         """All rows of one reference table."""

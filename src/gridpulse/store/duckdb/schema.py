@@ -110,6 +110,32 @@ _V3 = [
        SELECT series_id, min(ts), max(ts) FROM points GROUP BY series_id""",
 ]
 
+# Stored forecasts (store/duckdb/forecasts.py): one row per run, saying which model made it from
+# which training window, and one row per step of it. Never updated: a new run is a new row.
+_V4 = [
+    """CREATE SEQUENCE IF NOT EXISTS forecast_id_seq START 1""",
+    """CREATE TABLE IF NOT EXISTS forecast_runs (
+        forecast_id BIGINT PRIMARY KEY,
+        series_id INTEGER NOT NULL,
+        model VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        step_s INTEGER NOT NULL,
+        steps INTEGER NOT NULL,
+        origin TIMESTAMP NOT NULL,
+        train_start TIMESTAMP NOT NULL,
+        train_end TIMESTAMP NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        params VARCHAR NOT NULL DEFAULT '{}')""",
+    """CREATE TABLE IF NOT EXISTS forecast_values (
+        forecast_id BIGINT NOT NULL,
+        ts TIMESTAMP NOT NULL,
+        mean DOUBLE,
+        lo80 DOUBLE,
+        hi80 DOUBLE,
+        lo95 DOUBLE,
+        hi95 DOUBLE)""",
+]
+
 #: (version, statements), applied in order; each version in one transaction.
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3)]
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from gridpulse.arrays import lexsort_order
 from gridpulse.errors import NotFound, QueryError, SchemaMismatch, StoreError, StoreUnavailable
-from gridpulse.model import Quality, Series, SeriesKey, WriteResult
+from gridpulse.model import ForecastRun, Quality, Series, SeriesKey, WriteResult
 from gridpulse.store.base import (
     REFERENCE_KINDS,
     Agg,
@@ -38,7 +38,7 @@ from gridpulse.store.base import (
     StoreOptions,
     WriteRequest,
 )
-from gridpulse.store.duckdb import rollups
+from gridpulse.store.duckdb import forecasts, rollups
 from gridpulse.store.duckdb.catalogue import SERIES_COLUMNS, SeriesCatalogue, series_from_row
 from gridpulse.store.duckdb.freshness import RollupFreshness
 from gridpulse.store.duckdb.schema import MIGRATIONS, SCHEMA_VERSION
@@ -207,10 +207,12 @@ class DuckDBStore:
         self._hwm: dict[int, int] = {}  # series id -> newest ts stored [µs since 1970, naive UTC]
         self._last_commit_at: datetime | None = None
         self._ref_cols: dict[str, list[str]] = {}
+        # a read-only store is not migrated: one from before forecasts has no forecast tables
+        self._has_forecasts = True
         if not read_only:
             self._migrate()
         else:
-            self._check_version()
+            self._has_forecasts = self._check_version() >= forecasts.SCHEMA_SINCE
         self._load_caches()
 
     # ------------------------------------------------------------------ lifecycle
@@ -589,6 +591,28 @@ class DuckDBStore:
             finally:
                 con.close()
 
+    def write_forecast(self, run: ForecastRun, values: pa.Table) -> ForecastRun:
+        if self._read_only:
+            raise StoreError("this store was opened read-only")
+        prepared = forecasts.prepare_values(run, values)  # checked before taking the writer's lock
+        with self._write_lock:
+            con = self._cursor()
+            try:
+                con.execute("BEGIN")
+                stored = forecasts.insert(con, run, prepared, datetime.now(UTC))
+                con.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                if isinstance(exc, duckdb.Error):
+                    raise StoreError(
+                        f"storing a forecast of series {run.series_id} failed, nothing of it was stored: {exc}"
+                    ) from exc
+                raise
+            finally:
+                con.close()
+        return stored
+
     # ------------------------------------------------------------------ reading
     def get_meta(self, key: str) -> str | None:
         con = self._cursor()
@@ -944,6 +968,40 @@ class DuckDBStore:
                   FROM points p JOIN series s ON p.series_id = s.series_id AND p.ts = s.hwm_ts
                   WHERE {" AND ".join(where)} ORDER BY p.series_id"""
         return self._run(sql, params, "reading the latest points", None)
+
+    def read_forecast(
+        self,
+        series_id: int,
+        *,
+        model: str | None = None,
+        as_of: datetime | None = None,
+        forecast_id: int | None = None,
+    ) -> tuple[ForecastRun, pa.Table] | None:
+        if not self._has_forecasts:
+            return None
+        con = self._cursor()
+        try:
+            con.execute("BEGIN")  # the run and its values from one snapshot
+            found = forecasts.newest(con, series_id, model=model, as_of=as_of, forecast_id=forecast_id)
+            con.execute("COMMIT")
+            return found
+        except duckdb.Error as exc:
+            raise QueryError(f"reading a forecast of series {series_id} failed: {exc}") from exc
+        finally:
+            con.close()
+
+    def list_forecasts(
+        self, series_ids: Sequence[int] | None = None, *, model: str | None = None, limit: int = 100
+    ) -> list[ForecastRun]:
+        if not self._has_forecasts:
+            return []
+        con = self._cursor()
+        try:
+            return forecasts.list_runs(con, series_ids, model=model, limit=limit)
+        except duckdb.Error as exc:
+            raise QueryError(f"listing forecasts failed: {exc}") from exc
+        finally:
+            con.close()
 
     def list_reference(self, kind: str) -> list[dict[str, Any]]:
         if kind not in REFERENCE_KINDS:
