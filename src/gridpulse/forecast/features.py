@@ -30,9 +30,11 @@ _VALUE_FEATURES = (
     "lag_same_slot_week",
     "lag_same_slot_2weeks",
     "mean_same_slot_4weeks",
+    "mean_same_time_of_day_7days",
     "last_value",
     "mean_last_day",
     "std_last_day",
+    "mean_last_3days",
     "mean_last_week",
     "min_last_day",
     "max_last_day",
@@ -69,6 +71,14 @@ def _gather(values: F64, idx: npt.NDArray[np.int64]) -> F64:
     ok = (idx >= 0) & (idx < len(values))
     out = np.full(idx.shape, np.nan)
     out[ok] = values[idx[ok]]
+    return out
+
+
+def _row_mean(m: F64) -> F64:
+    """Mean of each row's non-NaN values; NaN for a row with none."""
+    known = (~np.isnan(m)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: F64 = np.where(known > 0, np.nansum(m, axis=1) / np.maximum(known, 1), np.nan)
     return out
 
 
@@ -141,17 +151,18 @@ def feature_rows(history: History, origins: npt.NDArray[np.int64], steps: int) -
     lag_week = before_origin(target - back_weeks * week)
     lag_2weeks = before_origin(target - (back_weeks + 1) * week)
     same_slot = np.column_stack([before_origin(target - (back_weeks + j) * week) for j in range(4)])
-    known = (~np.isnan(same_slot)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_same_slot = np.where(known > 0, np.nansum(same_slot, axis=1) / known, np.nan)
+    mean_same_slot = _row_mean(same_slot)
+    # the last week's average day at the target's time of day: the newest 7 same-time values
+    mean_time_of_day = _row_mean(np.column_stack([before_origin(target - (back_days + j) * day) for j in range(7)]))
 
     mean_day, std_day, _ = _window_stats(values, o, day)
+    mean_3days, _, _ = _window_stats(values, o, 3 * day)
     mean_week, _, _ = _window_stats(values, o, week)
     min_day, max_day = _window_extremes(values, o, day)
     last = _gather(values, o - 1)
     scales = np.array([scale_at(values[: max(0, int(x))], week) for x in o], dtype=np.float64)
 
-    per_origin = np.column_stack([last, mean_day, std_day, mean_week, min_day, max_day]) / scales[:, None]
+    per_origin = np.column_stack([last, mean_day, std_day, mean_3days, mean_week, min_day, max_day]) / scales[:, None]
     per_origin_rows = np.repeat(per_origin, steps, axis=0)
     row_scale = np.repeat(scales, steps)
     cols: list[F64] = [
@@ -161,6 +172,7 @@ def feature_rows(history: History, origins: npt.NDArray[np.int64], steps: int) -
         lag_week / row_scale,
         lag_2weeks / row_scale,
         mean_same_slot / row_scale,
+        mean_time_of_day / row_scale,
         *per_origin_rows.T,
     ]
     names = list(_VALUE_FEATURES)

@@ -2,9 +2,13 @@
 
 Strategy: direct multi-step with the step ahead as a feature. One model predicts every step
 from features known at the origin (`gridpulse.forecast.features`), so errors do not feed back
-into later steps as in a recursive forecast, and one model (not 168) is trained. Bounds are split
-conformal: the model is trained on all origins but the newest `calibration_origins`, whose errors
-(per series and day ahead, scaled) give the quantiles.
+into later steps as in a recursive forecast, and one model (not 168) is trained. The loss is
+absolute error (L1): load has heavy tails, and MAE-type scores (MASE) are what forecasts are
+judged by. Bounds are split conformal: the fit leaves out the newest `calibration_origins`
+(8 weeks, at most a quarter of the origins) and every target inside them; its errors there (per
+series and day ahead, scaled) give the quantiles. `refit=True` then fits again on every origin for
+the forecasts themselves: on PJM it scored about 2 % better MASE at twice the training time, but a
+flexible booster refitted that way covered 66 % where 80 % was asked, so it is not the default.
 """
 
 from __future__ import annotations
@@ -50,7 +54,10 @@ class LightGBMModel(Model):
         stride_hours: hours between training origins. [h]
         max_origins: training origins per series, the newest.
         max_rows: training rows in all; origins are thinned evenly beyond it (memory, time).
-        calibration_origins: newest origins per series kept out of training for the bounds.
+        calibration_origins: newest origins per series kept out of the first fit for the bounds
+            (at most a quarter of them).
+        objective: LightGBM's loss: "l1" (default) or "l2".
+        refit: fit again on every origin after calibrating (twice the time; see above).
         rounds, learning_rate, num_leaves, min_data_in_leaf: LightGBM's.
         threads: LightGBM threads; 0: one per core.
         seed: for repeatable fits.
@@ -65,13 +72,15 @@ class LightGBMModel(Model):
         stride_hours: int = 24,
         max_origins: int = 365,
         max_rows: int = 4_000_000,
-        calibration_origins: int = 14,
+        calibration_origins: int = 56,
         rounds: int = 300,
         learning_rate: float = 0.05,
         num_leaves: int = 63,
         min_data_in_leaf: int = 100,
         threads: int = 0,
         seed: int = 7,
+        objective: str = "l1",
+        refit: bool = False,
     ) -> None:
         self.horizon_hours = horizon_hours
         self.stride_hours = stride_hours
@@ -84,6 +93,8 @@ class LightGBMModel(Model):
         self.min_data_in_leaf = min_data_in_leaf
         self.threads = threads
         self.seed = seed
+        self.objective = objective
+        self.refit = refit
         self._booster: Any = None
         self._names: tuple[str, ...] = ()
         self._quantiles: dict[str, F64] = {}  # series name -> (days ahead, 4) scaled error quantiles
@@ -102,6 +113,8 @@ class LightGBMModel(Model):
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
             "min_data_in_leaf": self.min_data_in_leaf,
+            "objective": self.objective,
+            "refit": self.refit,
             "trained_rows": self.trained_rows,
         }
 
@@ -130,30 +143,43 @@ class LightGBMModel(Model):
             keep = max(self.calibration_origins + 1, int(len(max(per, key=len)) * self.max_rows / total))
             per = [o[np.linspace(0, len(o) - 1, min(len(o), keep)).round().astype(int)] if len(o) else o for o in per]
         train: list[FeatureRows] = []
+        every: list[FeatureRows] = []
         calib: list[tuple[History, FeatureRows]] = []
         for h, origins in zip(histories, per, strict=True):
             if len(origins) == 0:
                 continue
             rows = feature_rows(h, origins, self._steps(h))
-            if len(origins) > 1:
-                first_cal = int(origins[-min(self.calibration_origins, len(origins) - 1)])
-                is_cal = rows.origin >= first_cal
+            every.append(rows)
+            # calibrate on origins whose whole horizon is known, so every day ahead gets errors
+            # from `held` origins (the newest origins know only their first hours)
+            complete = origins[origins + self._steps(h) <= len(h.values)]
+            if len(complete) > 1:
+                # at most a quarter held out: a fit on too few origins errs more than it will
+                held = max(1, min(self.calibration_origins, len(complete) // 4))
+                first_cal = int(complete[-held])
                 # held out means held out: no training target may fall in the calibration window
                 # (an origin a week earlier forecasts into it), or the bounds come out too narrow
-                is_train = rows.origin + rows.step < first_cal
-                train.append(_subset(rows, is_train))
-                calib.append((h, _subset(rows, is_cal)))
+                train.append(_subset(rows, rows.origin + rows.step < first_cal))
+                calib.append((h, _subset(rows, rows.origin >= first_cal)))
             else:
                 train.append(rows)
-        if not train:
+        if not every:
             raise ValueError("no history is long enough to train on: each needs more than two weeks")
-        x = np.concatenate([r.x for r in train])
-        y = np.concatenate([r.y for r in train])
+        self._names = every[0].names
+        # the bounds come from a fit that never saw the calibration window
+        self._booster = self._train(lgb, train)
+        self._calibrate(calib)
+        if self.refit and calib:
+            self._booster = self._train(lgb, every)
+        return self
+
+    def _train(self, lgb: Any, parts: Sequence[FeatureRows]) -> Any:
+        x = np.concatenate([r.x for r in parts])
+        y = np.concatenate([r.y for r in parts])
         ok = ~np.isnan(y)
-        self._names = train[0].names
         self.trained_rows = int(ok.sum())
         params = {
-            "objective": "l2",
+            "objective": self.objective,
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
             "min_data_in_leaf": self.min_data_in_leaf,
@@ -166,9 +192,7 @@ class LightGBMModel(Model):
             "force_row_wise": True,
         }
         data = lgb.Dataset(x[ok], y[ok], feature_name=list(self._names), free_raw_data=True)
-        self._booster = lgb.train(params, data, num_boost_round=self.rounds)
-        self._calibrate(calib)
-        return self
+        return lgb.train(params, data, num_boost_round=self.rounds)
 
     def _calibrate(self, calib: list[tuple[History, FeatureRows]]) -> None:
         """Scaled error quantiles per series and day ahead, from the held-out origins."""
