@@ -1,7 +1,7 @@
 """No leakage: nothing at or after a forecast's origin reaches its features or its forecast.
 
 feature_rows: for many origins and every step up to 7 days (168 hourly, 336 half-hourly), a
-history changed from the origin on (target and exogenous series) gives the same x, scale, origin
+history changed from the origin on (target and exogenous series) gives the same x, loc, scale, origin
 and step for that origin's rows; only y moves. Models: `predict` on `history.until(origin)` is the
 same for two histories that differ only after the origin, for every model, and so are the
 forecasts of a backtest whose actuals change after the newest origin.
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from gridpulse.forecast import History, backtest, make_model
+from gridpulse.forecast.calendar import CALENDAR_FEATURES
 from gridpulse.forecast.features import FEATURE_NAMES, feature_rows
 from tests.forecast.series import HOUR, synthetic
 
@@ -66,6 +67,7 @@ def test_values_at_or_after_an_origin_change_only_y_of_its_feature_rows(
         mine = base.origin == o
         np.testing.assert_array_equal(other.x, base.x[mine], err_msg=f"origin {o}: x moved with the future")
         np.testing.assert_array_equal(other.scale, base.scale[mine])
+        np.testing.assert_array_equal(other.loc, base.loc[mine])
         np.testing.assert_array_equal(other.origin, base.origin[mine])
         np.testing.assert_array_equal(other.step, base.step[mine])
         # ...while y does follow the changed values wherever the target is inside the history
@@ -90,18 +92,27 @@ def test_a_future_origin_reads_no_target_and_the_same_features_as_the_cut_histor
     )
     later = feature_rows(longer, np.array([n], np.int64), 168)
     np.testing.assert_array_equal(later.x, now.x)
-    np.testing.assert_allclose(later.y * later.scale, 7.0)
+    np.testing.assert_allclose(later.loc + later.y * later.scale, 7.0)
 
 
 def test_same_slot_lags_jump_back_whole_days_and_weeks_until_before_the_origin() -> None:
-    # value i + 1 at step i, so a feature times the scale names the step it was read from
+    # value i + 1 at step i, so a level feature mapped back (loc + x * scale) names the step it
+    # was read from
     n = 4 * 168
     h = History("idx", 0, HOUR, np.arange(1.0, n + 1.0))
     origin = 3 * 168  # 504
     rows = feature_rows(h, np.array([origin], np.int64), 168)
-    col = {name: rows.x[:, i].astype(np.float64) * rows.scale for i, name in enumerate(rows.names)}
-    scale = (337 + 504) / 2  # mean |value| of the last week before the origin: steps 336..503
-    np.testing.assert_allclose(rows.scale, scale)
+    spreads = {"step_ahead", "days_ahead", "std_last_day"}
+    col = {
+        name: rows.x[:, i].astype(np.float64) * (1.0 if name in spreads else rows.scale)
+        + (0.0 if name in spreads else rows.loc)
+        for i, name in enumerate(rows.names)
+        if name not in CALENDAR_FEATURES
+    }
+    week = np.arange(337.0, 505.0)  # the last week before the origin: steps 336..503
+    np.testing.assert_allclose(rows.loc, week.mean())
+    np.testing.assert_allclose(rows.scale, week.std())
+    scale = week.mean()
     # 30 h ahead (step 534): the same hour two days back (486), one week back (366), two (198)
     k = 30
     assert col["lag_same_slot_day"][k] == pytest.approx(487, rel=1e-6)

@@ -7,8 +7,9 @@ weeks until they land before the origin (k = 30 h ahead reads the same hour two 
 yesterday), and the rolling statistics end at the origin. Calendar features describe the target's
 own interval, which is known in advance.
 
-Values are divided by the series' scale at the origin (mean absolute value of the last week), so
-one global model serves meters of 1 kW and feeders of 10 MW; predictions are multiplied back.
+Values are standardised with the series' level and spread at the origin (mean and standard
+deviation of its last week), so one global model serves meters of 1 kW and feeders of 10 MW, and
+series that cross zero (net load, export, z-scored inputs) alike; predictions are mapped back.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy.typing as npt
 from gridpulse.forecast.calendar import CALENDAR_FEATURES, calendar_of
 from gridpulse.forecast.history import F64, History
 
-__all__ = ["FEATURE_NAMES", "FeatureRows", "feature_rows", "scale_at"]
+__all__ = ["FEATURE_NAMES", "FeatureRows", "feature_rows", "level_and_scale"]
 
 _VALUE_FEATURES = (
     "step_ahead",
@@ -33,11 +34,11 @@ _VALUE_FEATURES = (
     "mean_same_time_of_day_7days",
     "last_value",
     "mean_last_day",
-    "std_last_day",
     "mean_last_3days",
     "mean_last_week",
     "min_last_day",
     "max_last_day",
+    "std_last_day",
 )
 _EXOG_FEATURES = ("last", "mean_last_day", "lag_same_slot_day")
 
@@ -50,9 +51,10 @@ class FeatureRows:
     """A feature matrix with, per row, where it came from.
 
     Attributes:
-        x: features, one row per (origin, step), columns `names`. [scaled by `scale`]
-        y: the target divided by the row's scale; NaN where unknown (the future, gaps).
-        scale: per row, the series' scale at the origin (multiply predictions by it).
+        x: features, one row per (origin, step), columns `names` (values standardised).
+        y: the target standardised, (value - loc) / scale; NaN where unknown (the future, gaps).
+        loc, scale: per row, the series' level and spread at the origin: a prediction p of y is
+            loc + p * scale in the series' unit.
         origin: per row, grid index of the origin (first step forecast).
         step: per row, steps ahead (0 = the origin's own interval).
         names: column names of x.
@@ -60,6 +62,7 @@ class FeatureRows:
 
     x: npt.NDArray[np.float32]
     y: F64
+    loc: F64
     scale: F64
     origin: npt.NDArray[np.int64]
     step: npt.NDArray[np.int64]
@@ -108,15 +111,20 @@ def _window_extremes(values: F64, ends: npt.NDArray[np.int64], width: int) -> tu
     return np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
 
 
-def scale_at(past: F64, week: int) -> float:
-    """The scale of a series at an origin: mean |value| of its last week (of all it has, when the
-    week is empty); 1.0 when that is zero or unknown, so nothing divides by zero."""
+def level_and_scale(past: F64, week: int) -> tuple[float, float]:
+    """A series' level and spread at an origin: mean and standard deviation of its last week (of
+    all it has, when the week is empty). A flat week takes the mean |value| as its spread, an
+    all-zero one 1.0, so nothing divides by zero; (0, 1) when nothing is known."""
     tail = past[-week:]
     ok = tail[~np.isnan(tail)]
     if ok.size == 0:
         ok = past[~np.isnan(past)]
-    s = float(np.mean(np.abs(ok))) if ok.size else 0.0
-    return s if s > 1e-9 else 1.0
+    if ok.size == 0:
+        return 0.0, 1.0
+    loc, spread = float(ok.mean()), float(ok.std())
+    if spread <= 1e-9 * (abs(loc) + 1.0):
+        spread = float(np.abs(ok).mean()) or 1.0
+    return loc, spread
 
 
 def feature_rows(history: History, origins: npt.NDArray[np.int64], steps: int) -> FeatureRows:
@@ -160,19 +168,24 @@ def feature_rows(history: History, origins: npt.NDArray[np.int64], steps: int) -
     mean_week, _, _ = _window_stats(values, o, week)
     min_day, max_day = _window_extremes(values, o, day)
     last = _gather(values, o - 1)
-    scales = np.array([scale_at(values[: max(0, int(x))], week) for x in o], dtype=np.float64)
+    level = np.array([level_and_scale(values[: max(0, int(x))], week) for x in o], dtype=np.float64).reshape(-1, 2)
+    locs, scales = level[:, 0], level[:, 1]
 
-    per_origin = np.column_stack([last, mean_day, std_day, mean_3days, mean_week, min_day, max_day]) / scales[:, None]
+    def std(v: F64, loc: F64, scale: F64) -> F64:
+        return (v - loc) / scale
+
+    levels = np.column_stack([last, mean_day, mean_3days, mean_week, min_day, max_day])
+    per_origin = np.column_stack([std(levels, locs[:, None], scales[:, None]), std_day / scales])
     per_origin_rows = np.repeat(per_origin, steps, axis=0)
-    row_scale = np.repeat(scales, steps)
+    row_loc, row_scale = np.repeat(locs, steps), np.repeat(scales, steps)
     cols: list[F64] = [
         kk.astype(np.float64),
         (kk // day).astype(np.float64),
-        lag_day / row_scale,
-        lag_week / row_scale,
-        lag_2weeks / row_scale,
-        mean_same_slot / row_scale,
-        mean_time_of_day / row_scale,
+        std(lag_day, row_loc, row_scale),
+        std(lag_week, row_loc, row_scale),
+        std(lag_2weeks, row_loc, row_scale),
+        std(mean_same_slot, row_loc, row_scale),
+        std(mean_time_of_day, row_loc, row_scale),
         *per_origin_rows.T,
     ]
     names = list(_VALUE_FEATURES)
@@ -190,10 +203,11 @@ def feature_rows(history: History, origins: npt.NDArray[np.int64], steps: int) -
         cols += [np.repeat(ex_last, steps), np.repeat(ex_mean, steps), ex_lag]
         names += [f"exog_{name}_{f}" for f in _EXOG_FEATURES]
 
-    y = _gather(values, target) / row_scale
+    y = std(_gather(values, target), row_loc, row_scale)
     return FeatureRows(
         x=np.column_stack(cols).astype(np.float32),
         y=y,
+        loc=row_loc,
         scale=row_scale,
         origin=oo,
         step=kk,

@@ -217,7 +217,7 @@ class LightGBMModel(Model):
             if steps > self._steps(h):
                 raise ValueError(f"this model was trained for {self.horizon_hours} h ahead, asked for {steps} steps")
             rows = feature_rows(h, np.array([len(h.values)], np.int64), steps)
-            mean = self._booster.predict(rows.x) * rows.scale
+            mean = rows.loc + self._booster.predict(rows.x) * rows.scale
             q = self._quantiles.get(h.name, self._pooled)
             day = np.minimum(np.arange(steps) // h.steps_per(86_400), len(q) - 1)
             per_step = q[day] * rows.scale[:, None]
@@ -226,4 +226,6 @@ class LightGBMModel(Model):
 
 
 def _subset(rows: FeatureRows, mask: npt.NDArray[np.bool_]) -> FeatureRows:
-    return FeatureRows(rows.x[mask], rows.y[mask], rows.scale[mask], rows.origin[mask], rows.step[mask], rows.names)
+    return FeatureRows(
+        rows.x[mask], rows.y[mask], rows.loc[mask], rows.scale[mask], rows.origin[mask], rows.step[mask], rows.names
+    )
