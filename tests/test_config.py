@@ -62,6 +62,7 @@ horizon_days = 3
 history_days = 120
 interval_s = 0
 cron = "15 5 * * *"
+exogenous = ["site:ams/temperature_c"]
 holidays = "NL"
 holidays_subdiv = "NH"
 
@@ -116,7 +117,8 @@ def test_defaults(tmp_path: Path) -> None:
         "rollups": {"refresh_interval_s": 10},
         "retention": {"raw_days": {}, "rollup_days": {}, "interval_s": 3600},
         "forecast": {"series": [], "model": "lightgbm", "resolution": "hour", "horizon_days": 7,
-                     "history_days": 365, "interval_s": 0, "cron": "", "holidays": "", "holidays_subdiv": ""},
+                     "history_days": 365, "interval_s": 0, "cron": "", "exogenous": [], "holidays": "",
+                     "holidays_subdiv": ""},
         "tariffs": {},
     }
     assert s.store_url == f"duckdb:///{tmp_path / 'data' / 'gridpulse.duckdb'}"
@@ -139,7 +141,7 @@ def test_toml_file_sets_every_option(tmp_path: Path) -> None:
                       "interval_s": 600},
         "forecast": {"series": ["meter/kwh", "feeder:f-1/kw"], "model": "mstl", "resolution": "30min",
                      "horizon_days": 3, "history_days": 120, "interval_s": 0, "cron": "15 5 * * *",
-                     "holidays": "NL", "holidays_subdiv": "NH"},
+                     "exogenous": ["site:ams/temperature_c"], "holidays": "NL", "holidays_subdiv": "NH"},
         "tariffs": {"nl-tou": NL_TOU},
     }
     assert s.store_url == "duckdb:///srv/gridpulse/other.duckdb"
@@ -298,6 +300,7 @@ BAD_TOML = [
      "forecast.cron='5 * *' is not a crontab schedule: Wrong number of fields; got 3, expected 5"),
     ('[forecast]\ncron = "5 * * * *"\ninterval_s = 60\n',
      "forecast.cron and forecast.interval_s are both set: pick one schedule"),
+    ('[forecast]\nexogenous = ["weather/temp"]\n', "forecast.exogenous: 'weather/temp' is not 'kind:entity/metric'"),
     ("[forecast]\nhorizon_days = 60\n", "forecast.horizon_days=60 is out of range: it must be from 1 to 35"),
 ]
 

@@ -171,6 +171,11 @@ class ForecastSettings:
     cron: str = _opt(
         "", "Crontab schedule (UTC) of forecast runs instead of interval_s, e.g. '15 5 * * *'; empty: none."
     )
+    exogenous: list[str] = _opt(
+        [],
+        "Series every forecast may learn from besides its own history, each 'kind:entity/metric', e.g. "
+        "['site:ams/temperature_c']; read (averaged per step) only up to each forecast's origin.",
+    )
     holidays: str = _opt("", "Country code of the holidays package for calendar features (e.g. NL, US); empty: none.")
     holidays_subdiv: str = _opt("", "Subdivision of that country (e.g. NSW, PA); empty: the whole country.")
 
@@ -442,6 +447,11 @@ def _check_forecast(fc: ForecastSettings) -> None:
         kind, _, metric = sel.partition("/")
         if not metric or not kind.split(":", 1)[0]:
             raise ConfigError(f"forecast.series: {sel!r} is not 'kind/metric' or 'kind:entity/metric'")
+    for sel in fc.exogenous:
+        head, _, metric = sel.partition("/")
+        kind, _, entity = head.partition(":")
+        if not (kind and entity and metric):
+            raise ConfigError(f"forecast.exogenous: {sel!r} is not 'kind:entity/metric'")
     if fc.cron:
         if fc.interval_s:
             raise ConfigError("forecast.cron and forecast.interval_s are both set: pick one schedule")

@@ -14,6 +14,7 @@ series that cross zero (net load, export, z-scored inputs) alike; predictions ar
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,7 +202,8 @@ def feature_rows(history: History, origins: npt.NDArray[np.int64], steps: int) -
         ex_lag = _gather(ex, target - back_days * day)
         ex_lag[(target - back_days * day) >= oo] = np.nan
         cols += [np.repeat(ex_last, steps), np.repeat(ex_mean, steps), ex_lag]
-        names += [f"exog_{name}_{f}" for f in _EXOG_FEATURES]
+        safe = re.sub(r"[^0-9A-Za-z]+", "_", name)  # LightGBM refuses ":" and "/" in feature names
+        names += [f"exog_{safe}_{f}" for f in _EXOG_FEATURES]
 
     y = std(_gather(values, target), row_loc, row_scale)
     return FeatureRows(

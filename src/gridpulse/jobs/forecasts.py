@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,9 +24,10 @@ from gridpulse.config import Settings
 from gridpulse.errors import NotFound, QueryError
 from gridpulse.export import with_local_ts
 from gridpulse.forecast import LEVELS, BacktestResult, History, Model, backtest, make_model, on_grid
+from gridpulse.forecast.history import F64
 from gridpulse.forecast.result import floored_like
 from gridpulse.model import ForecastRun, Series
-from gridpulse.store.base import Resolution, SeriesFilter, Store
+from gridpulse.store.base import Agg, Resolution, SeriesFilter, Store
 from gridpulse.store.query import default_agg, find_series
 from gridpulse.timeutil import parse_instant, zone
 
@@ -164,7 +165,45 @@ def histories_from_store(
                     series_id=s.series_id,
                 )
             )
+    if fc.exogenous and out:
+        out = _with_exogenous(store, out, fc.exogenous)
     return out, skipped
+
+
+def _with_exogenous(store: Store, histories: list[History], selectors: Sequence[str]) -> list[History]:
+    """The histories with each `[forecast] exogenous` series (e.g. a site's temperature) on
+    their grids, averaged per step, NaN where it has nothing. Models read them only before
+    each forecast's origin, like the target.
+
+    Raises:
+        QueryError: a selector names no series, or several.
+    """
+    step_s = histories[0].step_s
+    step_us = step_s * 1_000_000
+    lo, hi = min(h.start_us for h in histories), max(h.end_us for h in histories)
+    grids: dict[str, tuple[int, F64]] = {}
+    for sel in selectors:
+        found = selected_series(store, [sel])
+        if len(found) != 1:
+            names = ", ".join(_name(x) for x in found[:5]) or "none"
+            raise QueryError(f"forecast.exogenous: {sel!r} must name one series, it names {names}")
+        frame = store.read_frame(
+            [found[0].series_id], start=_utc(lo), end=_utc(hi), resolution=step_of_s(step_s), agg=Agg.AVG
+        )
+        ts = frame.column("ts").cast("int64").to_numpy()
+        values = frame.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
+        grids[sel] = on_grid(ts, values, step_s=step_s, start_us=lo, end_us=hi)
+    out = []
+    for h in histories:
+        first = (h.start_us - lo) // step_us
+        exog = {sel: grid[first : first + len(h.values)] for sel, (_, grid) in grids.items()}
+        out.append(replace(h, exog=exog))
+    return out
+
+
+def step_of_s(step_s: int) -> Resolution:
+    """The store resolution that reads steps of `step_s` seconds."""
+    return next(res for s, res in _STEPS.values() if s == step_s)
 
 
 def model_for(settings: Settings, name: str | None = None) -> Model:
