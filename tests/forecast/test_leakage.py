@@ -179,3 +179,15 @@ def test_backtest_forecasts_do_not_move_when_the_actuals_change(name: str) -> No
         np.testing.assert_array_equal(fa.hi95, fb.hi95)
     # the scores do see them
     assert runs[0].overall["mae"] != runs[1].overall["mae"]
+
+
+def test_features_do_not_depend_on_how_much_history_lies_before_the_four_weeks_they_read() -> None:
+    # a model given a year or only the newest four weeks must see bit-identical features: a
+    # booster can split on the last bits of a float
+    rng = np.random.default_rng(3)
+    h = History("z", 0, HOUR, rng.normal(0.0, 1.0, 400 * 24))
+    whole = feature_rows(h, np.array([len(h.values)], np.int64), 168)
+    recent = feature_rows(h.last(4 * 168), np.array([4 * 168], np.int64), 168)
+    np.testing.assert_array_equal(whole.x, recent.x)
+    np.testing.assert_array_equal(whole.loc, recent.loc)
+    np.testing.assert_array_equal(whole.scale, recent.scale)

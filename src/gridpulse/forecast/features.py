@@ -87,18 +87,19 @@ def _row_mean(m: F64) -> F64:
 
 
 def _window_stats(values: F64, ends: npt.NDArray[np.int64], width: int) -> tuple[F64, F64, F64]:
-    """Mean, std and count of the non-NaN values in [end - width, end) for each end."""
-    ok = ~np.isnan(values)
-    v = np.where(ok, values, 0.0)
-    c1 = np.r_[0.0, np.cumsum(v)]
-    c2 = np.r_[0.0, np.cumsum(v * v)]
-    cn = np.r_[0, np.cumsum(ok)]
-    hi = np.clip(ends, 0, len(values))
-    lo = np.clip(ends - width, 0, len(values))
-    n = (cn[hi] - cn[lo]).astype(np.float64)
+    """Mean, std and count of the non-NaN values in [end - width, end) for each end.
+
+    Each window is summed on its own (not as a difference of running sums over the whole
+    history), so a feature does not change in its last bits with how much history came before.
+    """
+    idx = ends[:, None] - width + np.arange(width)[None, :]
+    win = _gather(values, idx)
+    ok = ~np.isnan(win)
+    n = ok.sum(axis=1).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (c1[hi] - c1[lo]) / n
-        var = np.maximum((c2[hi] - c2[lo]) / n - mean * mean, 0.0)
+        mean = np.where(ok, win, 0.0).sum(axis=1) / n
+        dev = np.where(ok, win - mean[:, None], 0.0)
+        var = (dev * dev).sum(axis=1) / n
     return mean, np.sqrt(var), n
 
 
