@@ -1,11 +1,15 @@
 """Run every benchmark and write benchmarks/results/.
 
-Usage: python benchmarks/run.py [--only peers|http|query] [--meters 1000 --days 30] [--rows 1000000]
+Usage: python benchmarks/run.py [--only peers|http|query|forecast] [--meters 1000 --days 30] [--rows 1000000]
 - peers (ingest_peers.py): one smart-meter data set into gridpulse (line protocol TCP and HTTP,
   NDJSON, bulk) and into InfluxDB, VictoriaMetrics, PostgreSQL, SQLite and DuckDB;
 - http (ingest_http.py): one NDJSON body, first load and resend, gridpulse vs PostgreSQL;
 - query (query_peers.py): Q1-Q5 on the same data set, gridpulse (API and in process) vs DuckDB,
-  chDB, PostgreSQL, SQLite, InfluxDB and VictoriaMetrics (--scale 10 for 10x the meters).
+  chDB, PostgreSQL, SQLite, InfluxDB and VictoriaMetrics (--scale 10 for 10x the meters);
+- forecast (forecast_accuracy.py): gridpulse's forecast models on PJM load against statsforecast
+  and Prophet, on ETTh1 against the published DLinear figures, and a 1,000-meter training run;
+  options --forecast-*. Here with fewer PJM origins than the script's own default (MAKE_BENCH in
+  forecast_accuracy.py), to keep make bench short; the report's header says so.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import forecast_accuracy
 import ingest_http
 import ingest_peers
 import query_peers
@@ -26,7 +31,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--only",
-        choices=["all", "peers", "http", "query"],
+        choices=["all", "peers", "http", "query", "forecast"],
         default="all",
         help="which benchmark (default all)",
     )
@@ -34,6 +39,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="ingest_http: runs per engine, median reported")
     ingest_peers.add_arguments(ap)
     query_peers.add_arguments(ap, prefix="query-")
+    forecast_accuracy.add_arguments(ap, prefix="forecast-", make_bench=True)
     args = ap.parse_args()
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
@@ -59,6 +65,10 @@ def main() -> None:
             out_dir=out,
             only=args.engine,
             keep=args.keep,
+        )
+    if args.only in ("all", "forecast"):
+        forecast_accuracy.run_from_args(
+            args, prefix="forecast-", invoked_by=" ".join(["benchmarks/run.py", *sys.argv[1:]])
         )
     print(f"benchmarks done in {time.perf_counter() - t0:.0f} s; results in {out}")
 
