@@ -53,6 +53,7 @@ refresh_interval_s = 30
 raw_days = { "*" = 730, "device/StateOfChargePercentage" = 90 }
 rollup_days = { "*" = 3650 }
 interval_s = 600
+forecast_days = 30
 
 [forecast]
 series = ["meter/kwh", "feeder:f-1/kw"]
@@ -115,7 +116,7 @@ def test_defaults(tmp_path: Path) -> None:
         "auth": {"tokens": {}},
         "demo": {"load": False, "days": 35, "datasets_dir": "../shared/datasets"},
         "rollups": {"refresh_interval_s": 10},
-        "retention": {"raw_days": {}, "rollup_days": {}, "interval_s": 3600},
+        "retention": {"raw_days": {}, "rollup_days": {}, "interval_s": 3600, "forecast_days": 90},
         "forecast": {"series": [], "model": "lightgbm", "resolution": "hour", "horizon_days": 7,
                      "history_days": 365, "interval_s": 0, "cron": "", "exogenous": [], "holidays": "",
                      "holidays_subdiv": ""},
@@ -138,7 +139,7 @@ def test_toml_file_sets_every_option(tmp_path: Path) -> None:
         "demo": {"load": True, "days": 7, "datasets_dir": "/data/public"},
         "rollups": {"refresh_interval_s": 30},
         "retention": {"raw_days": {"*": 730, "device/StateOfChargePercentage": 90}, "rollup_days": {"*": 3650},
-                      "interval_s": 600},
+                      "interval_s": 600, "forecast_days": 30},
         "forecast": {"series": ["meter/kwh", "feeder:f-1/kw"], "model": "mstl", "resolution": "30min",
                      "horizon_days": 3, "history_days": 120, "interval_s": 0, "cron": "15 5 * * *",
                      "exogenous": ["site:ams/temperature_c"], "holidays": "NL", "holidays_subdiv": "NH"},
@@ -302,6 +303,7 @@ BAD_TOML = [
      "forecast.cron and forecast.interval_s are both set: pick one schedule"),
     ('[forecast]\nexogenous = ["weather/temp"]\n', "forecast.exogenous: 'weather/temp' is not 'kind:entity/metric'"),
     ("[forecast]\nhorizon_days = 60\n", "forecast.horizon_days=60 is out of range: it must be from 1 to 35"),
+    ("[retention]\nforecast_days = -1\n", "retention.forecast_days=-1 is out of range: it must be at least 0"),
 ]
 
 

@@ -88,6 +88,7 @@ def test_refresh_and_retention_on_demand_over_http(make_client: Callable[..., Te
     assert refreshed["ranges"] == 1 and refreshed["rows"] > 0
     dry = client.post("/api/v1/retention/run", params={"dry_run": "true"}).json()
     assert (dry["dry_run"], dry["points"]) == (True, 48)
+    assert (dry["forecast_runs"], dry["forecast_values"]) == (0, 0)  # none stored (tests/store/test_forecasts.py)
     assert dry["series"][0]["entity_id"] == "m-1"
     assert client.get("/api/v1/status").json()["points"] == 72
     done = client.post("/api/v1/retention/run").json()

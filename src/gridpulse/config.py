@@ -152,6 +152,12 @@ class RetentionSettings:
     interval_s: int = _opt(
         3600, "Seconds between expiry runs while serving; 0: only `gridpulse retention`. [s]", min=0
     )
+    forecast_days: int = _opt(
+        90,
+        "Days to keep stored forecast runs, by when they were made (0: forever); the newest run "
+        "of each series and model is always kept. Hourly runs of 1,000 series add ~4 M rows a day.",
+        min=0,
+    )
 
 
 @dataclass(frozen=True)

@@ -289,3 +289,43 @@ def test_a_v3_store_opened_read_only_has_no_forecasts(tmp_path: Path) -> None:
     assert ro.read_forecast(1) is None
     assert ro.list_forecasts() == []
     ro.close()
+
+
+def test_forecast_retention_removes_old_runs_but_keeps_each_series_and_models_newest(store: Store) -> None:
+    from gridpulse.store.retention import ExpiryPlan
+
+    for hours in (0, 24, 48):  # three daily runs of series 1's naive model
+        store.write_forecast(make_run(1, created_at=at(hours)), make_values(level=hours))
+    store.write_forecast(make_run(1, model="lightgbm", created_at=at(0)), make_values())  # alone: newest
+    store.write_forecast(make_run(2, created_at=at(0)), make_values())  # another series' newest
+    assert stored_counts(store) == (5, 5 * STEPS)
+    cutoff = ExpiryPlan({}, {}, forecasts_before=at(36))
+
+    dry = store.expire(cutoff, dry_run=True)
+    assert (dry.forecast_runs, dry.forecast_values) == (2, 2 * STEPS)  # series 1's naive runs at 0 h and 24 h
+    assert stored_counts(store) == (5, 5 * STEPS)
+
+    report = store.expire(cutoff)
+    assert (report.forecast_runs, report.forecast_values) == (2, 2 * STEPS)
+    assert stored_counts(store) == (3, 3 * STEPS)
+    newest = store.read_forecast(1, model="seasonal-naive")
+    assert newest is not None and newest[0].created_at == at(48)
+    assert store.read_forecast(1, model="seasonal-naive", as_of=at(30)) is None  # that run is gone
+    assert store.read_forecast(1, model="lightgbm") is not None
+    assert store.read_forecast(2) is not None
+    # the newest runs are kept even when every run is past the cutoff
+    assert store.expire(ExpiryPlan({}, {}, forecasts_before=at(1000))).forecast_runs == 0
+
+
+def test_forecast_retention_follows_the_setting(store: Store) -> None:
+    from gridpulse.config import Settings, load_settings
+    from gridpulse.jobs.maintenance import expire_old_data
+
+    store.write_forecast(make_run(1, created_at=at(0)), make_values())
+    store.write_forecast(make_run(1, created_at=at(24)), make_values())
+    now = at(24) + timedelta(days=10)
+    assert Settings().retention.forecast_days == 90
+    assert expire_old_data(store, Settings(), now=now).forecast_runs == 0  # 10 days old: kept
+    week = load_settings(None, env={"GRIDPULSE_RETENTION_FORECAST_DAYS": "7"})
+    assert expire_old_data(store, week, now=now).forecast_runs == 1
+    assert stored_counts(store) == (1, STEPS)

@@ -22,7 +22,7 @@ from gridpulse.ingest.ilp_tcp import LineProtocolServer
 from gridpulse.ingest.warmup import warm_up_parsers
 from gridpulse.ingest.writer import Writer
 from gridpulse.jobs.forecasts import scheduled_forecasts
-from gridpulse.jobs.maintenance import expire_old_data, refresh_rollups
+from gridpulse.jobs.maintenance import expire_old_data, refresh_rollups, retention_policy
 from gridpulse.jobs.periodic import Periodic
 from gridpulse.store import open_store, store_options
 from gridpulse.store.base import Store
@@ -44,7 +44,7 @@ def _start_jobs(settings: Settings, store: Store) -> dict[str, Periodic]:
             first_delay_s=1.0,
         ).start()
     retention = settings.retention
-    if retention.interval_s and (retention.raw_days or retention.rollup_days):
+    if retention.interval_s and retention_policy(settings).limits_anything:
         jobs["retention"] = Periodic(
             "retention", retention.interval_s, lambda: expire_old_data(store, settings), first_delay_s=60.0
         ).start()

@@ -53,9 +53,14 @@ def retention(
     config: Path | None = _CONFIG,
     token: str | None = _TOKEN,
 ) -> None:
-    """Expire raw points and rollups older than the retention rules allow (rollups outlive raw points)."""
+    """Expire raw points, rollups and stored forecasts older than the retention rules allow
+    (rollups outlive raw points; each series' newest forecast stays).
+
+    Example: gridpulse retention --dry-run
+    """
     settings = make_settings(config, data_dir)
-    if not (settings.retention.raw_days or settings.retention.rollup_days):
+    r = settings.retention
+    if not (r.raw_days or r.rollup_days or r.forecast_days):
         console.print("no [retention] rules: everything is kept (set retention.raw_days, e.g. {'*' = 730})")
         return
     client = client_for(settings, token)
@@ -63,27 +68,36 @@ def retention(
         with client:
             resp = client.post("/api/v1/retention/run", params={"dry_run": str(dry_run).lower()})
             raise_for_api(resp)
-            rows = resp.json()["series"]
+            body = resp.json()
+            rows, forecast_runs, forecast_values = body["series"], body["forecast_runs"], body["forecast_values"]
     else:
         from gridpulse.jobs.maintenance import expire_old_data, expiry_rows
 
         store = open_local_store(settings, read_only=dry_run)
         try:
-            rows = expiry_rows(store, expire_old_data(store, settings, dry_run=dry_run))
+            report = expire_old_data(store, settings, dry_run=dry_run)
+            rows = expiry_rows(store, report)
+            forecast_runs, forecast_values = report.forecast_runs, report.forecast_values
         finally:
             store.close()
     verb = "would go" if dry_run else "deleted"
+    if forecast_runs:
+        console.print(
+            f"forecasts: {forecast_runs:,} runs ({forecast_values:,} steps) made over "
+            f"{r.forecast_days} days ago {verb}"
+        )
     if not rows:
-        console.print(f"nothing {verb}: no data older than the rules allow")
+        if not forecast_runs:
+            console.print(f"nothing {verb}: no data older than the rules allow")
         return
     table = Table(title=f"retention: {verb}")
     for col in ("series", "raw points", "superseded versions", "rollup rows"):
         table.add_column(col, justify="left" if col == "series" else "right")
-    for r in rows:
+    for r_ in rows:
         table.add_row(
-            f"{r['entity_kind']}:{r['entity_id']}/{r['metric']}",
-            f"{r['points']:,}",
-            f"{r['superseded_versions']:,}",
-            f"{r['rollup_rows']:,}",
+            f"{r_['entity_kind']}:{r_['entity_id']}/{r_['metric']}",
+            f"{r_['points']:,}",
+            f"{r_['superseded_versions']:,}",
+            f"{r_['rollup_rows']:,}",
         )
     console.print(table)

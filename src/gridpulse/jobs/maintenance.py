@@ -18,14 +18,15 @@ def refresh_rollups(store: Store) -> Any:
 
 
 def retention_policy(settings: Settings) -> RetentionPolicy:
-    return RetentionPolicy(raw_days=settings.retention.raw_days, rollup_days=settings.retention.rollup_days)
+    r = settings.retention
+    return RetentionPolicy(raw_days=r.raw_days, rollup_days=r.rollup_days, forecast_days=r.forecast_days)
 
 
 def expire_old_data(
     store: Store, settings: Settings, *, dry_run: bool = False, now: datetime | None = None
 ) -> ExpiryReport:
-    """Apply `[retention]`: raw points and rollups older than their rules allow go (or, dry run,
-    are counted). Series no rule limits are untouched."""
+    """Apply `[retention]`: raw points, rollups and stored forecasts older than their rules allow
+    go (or, dry run, are counted). Series no rule limits are untouched."""
     policy = retention_policy(settings)
     plan = plan_expiry(store.list_series(), policy, now or datetime.now(UTC))
     return store.expire(plan, dry_run=dry_run)

@@ -28,13 +28,23 @@ class RetentionPolicy:
     Attributes:
         raw_days: raw points; e.g. {"*": 730} keeps two years, as the Eniscope document asks.
         rollup_days: rollups; 0 or absent keeps them forever.
+        forecast_days: stored forecast runs, by creation time; the newest run of each series and
+            model always stays (it is what `GET /api/v1/forecasts` serves); 0 keeps them all.
     """
 
     raw_days: Mapping[str, int] = field(default_factory=dict)
     rollup_days: Mapping[str, int] = field(default_factory=dict)
+    forecast_days: int = 0
 
     def __post_init__(self) -> None:
         check_retention_days(self.raw_days, self.rollup_days)
+        if self.forecast_days < 0:
+            raise ConfigError(f"retention.forecast_days={self.forecast_days} must be 0 (forever) or more")
+
+    @property
+    def limits_anything(self) -> bool:
+        """Whether any rule expires anything (else an expiry run has nothing to do)."""
+        return bool(self.raw_days or self.rollup_days or self.forecast_days)
 
     @staticmethod
     def _days(rules: Mapping[str, int], key: SeriesKey) -> int:
@@ -62,10 +72,12 @@ def month_floor(ts: datetime, tz: str) -> datetime:
 
 @dataclass(frozen=True)
 class ExpiryPlan:
-    """Per series id: raw points before `raw_before` go; rollups before `rollups_before` go."""
+    """Per series id: raw points before `raw_before` go; rollups before `rollups_before` go.
+    Forecast runs made before `forecasts_before` go, but for each series and model's newest."""
 
     raw_before: dict[int, datetime]
     rollups_before: dict[int, datetime]
+    forecasts_before: datetime | None = None
 
 
 def plan_expiry(series: Sequence[Series], policy: RetentionPolicy, now: datetime) -> ExpiryPlan:
@@ -79,7 +91,8 @@ def plan_expiry(series: Sequence[Series], policy: RetentionPolicy, now: datetime
             raw[s.series_id] = month_floor(now - timedelta(days=days), s.tz)
         if days := policy.rollup_days_for(s.key):
             kept[s.series_id] = month_floor(now - timedelta(days=days), s.tz)
-    return ExpiryPlan(raw, kept)
+    forecasts_before = now - timedelta(days=policy.forecast_days) if policy.forecast_days else None
+    return ExpiryPlan(raw, kept, forecasts_before)
 
 
 @dataclass
@@ -90,10 +103,14 @@ class ExpiryReport:
         points: raw points (current versions) before the raw cutoff.
         history: superseded versions of those points.
         rollup_rows: rollup rows before the rollup cutoff.
+        forecast_runs: stored forecast runs past forecast retention.
+        forecast_values: their steps.
         dry_run: nothing was deleted.
     """
 
     points: dict[int, int] = field(default_factory=dict)
     history: dict[int, int] = field(default_factory=dict)
     rollup_rows: dict[int, int] = field(default_factory=dict)
+    forecast_runs: int = 0
+    forecast_values: int = 0
     dry_run: bool = False

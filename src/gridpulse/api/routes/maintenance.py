@@ -24,7 +24,7 @@ async def rollups_refresh(request: Request) -> JSON:
     return JSON({"status": "ok", **asdict(stats)})
 
 
-@router.post("/retention/run", summary="Expire raw points and rollups older than [retention] allows")
+@router.post("/retention/run", summary="Expire raw points, rollups and stored forecasts older than [retention] allows")
 async def retention_run(
     request: Request, dry_run: bool = Query(False, description="count what would go, delete nothing")
 ) -> JSON:
@@ -39,6 +39,8 @@ async def retention_run(
             "points": sum(report.points.values()),
             "superseded_versions": sum(report.history.values()),
             "rollup_rows": sum(report.rollup_rows.values()),
+            "forecast_runs": report.forecast_runs,
+            "forecast_values": report.forecast_values,
             "series": rows,
         }
     )

@@ -25,7 +25,7 @@ from gridpulse.errors import QueryError, StoreError
 from gridpulse.model import FORECAST_VALUES_SCHEMA, TS_TYPE, ForecastRun
 from gridpulse.store.prepare import NAIVE_TS
 
-__all__ = ["SCHEMA_SINCE", "insert", "list_runs", "newest", "prepare_values"]
+__all__ = ["SCHEMA_SINCE", "expire", "insert", "list_runs", "newest", "prepare_values"]
 
 #: the schema version that added the forecast tables (schema.py): a read-only store older than
 #: this is not migrated and has none
@@ -234,3 +234,34 @@ def list_runs(
         [*params, limit],
     ).fetchall()
     return [_run_from_row(r) for r in rows]
+
+
+def expire(con: duckdb.DuckDBPyConnection, before: datetime, *, dry_run: bool) -> tuple[int, int]:
+    """Delete (dry run: count) the runs made before `before` and their values, in the caller's
+    transaction; each series and model's newest run stays whatever its age, since it is the
+    forecast the API serves. Works on a read-only store for a dry run (no temporary tables).
+
+    Returns:
+        (runs, values) removed or, dry run, that would be.
+    """
+    cutoff = _naive_utc(before, "forecast retention cutoff", StoreError)
+    expired = f"SELECT forecast_id FROM ({_RANKED_RUNS}) WHERE created_at < ? AND newness > 1"
+    runs = int(con.execute(f"SELECT count(*) FROM ({expired})", [cutoff]).fetchall()[0][0])
+    if not runs:
+        return 0, 0
+    values = int(
+        con.execute(
+            f"SELECT count(*) FROM forecast_values WHERE forecast_id IN ({expired})", [cutoff]
+        ).fetchall()[0][0]
+    )
+    if not dry_run:
+        # values first: the runs table is what names the expired ids
+        for table in ("forecast_values", "forecast_runs"):
+            con.execute(f"DELETE FROM {table} WHERE forecast_id IN ({expired})", [cutoff]).fetchall()
+    return runs, values
+
+
+#: every run with its rank among its series and model's runs, 1 for the newest
+_RANKED_RUNS = """SELECT forecast_id, created_at,
+       row_number() OVER (PARTITION BY series_id, model ORDER BY created_at DESC, forecast_id DESC) AS newness
+FROM forecast_runs"""

@@ -882,9 +882,10 @@ class DuckDBStore:
             raise StoreError("this store was opened read-only")
         ids = sorted(set(plan.raw_before) | set(plan.rollups_before))
         report = ExpiryReport(dry_run=dry_run)
-        if not ids:
+        forecasts_before = plan.forecasts_before if self._has_forecasts else None
+        if not ids and forecasts_before is None:
             return report
-        if not dry_run:
+        if ids and not dry_run:
             self.refresh_rollups()  # the buckets about to lose raw points are complete first
         cut = pa.table(
             {
@@ -911,7 +912,11 @@ class DuckDBStore:
                 con.execute("BEGIN")
                 for name, sql in counts.items():
                     setattr(report, name, {int(a): int(b) for a, b in con.execute(sql).fetchall()})
-                if not dry_run:
+                if forecasts_before is not None:
+                    report.forecast_runs, report.forecast_values = forecasts.expire(
+                        con, forecasts_before, dry_run=dry_run
+                    )
+                if ids and not dry_run:
                     for table, col, cutoff in (
                         ("points", "ts", "raw_before"),
                         ("points_history", "ts", "raw_before"),
