@@ -60,10 +60,6 @@ class ForecastOutcome:
     predict_s: float = 0.0
 
 
-def _name(s: Series) -> str:
-    return f"{s.key.entity_kind}:{s.key.entity_id}/{s.key.metric}"
-
-
 def _utc(us: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
 
@@ -117,7 +113,7 @@ def histories_from_store(
     for s in series:
         interval_s = int(s.interval.total_seconds()) if s.interval else None
         if interval_s and interval_s > step_s:
-            skipped.append((_name(s), f"its interval ({interval_s} s) is coarser than the forecast step ({step_s} s)"))
+            skipped.append((str(s.key), f"its interval ({interval_s} s) is coarser than the forecast step ({step_s} s)"))
             continue
         by_agg.setdefault(default_agg(s.unit), []).append(s)
     newest = store.latest([s.series_id for s in series]) if series else None
@@ -131,7 +127,7 @@ def histories_from_store(
         for s in group:
             last = newest_us.get(s.series_id)
             if last is None:
-                skipped.append((_name(s), "no readings"))
+                skipped.append((str(s.key), "no readings"))
                 continue
             stop_us = (last // step_us + 1) * step_us
             if end is not None:
@@ -150,12 +146,12 @@ def histories_from_store(
             # end at the newest complete step: a forecast starts after what is known
             known = np.flatnonzero(~np.isnan(grid))
             if known.size == 0:
-                skipped.append((_name(s), f"no complete {fc.resolution} step in the last {days} days"))
+                skipped.append((str(s.key), f"no complete {fc.resolution} step in the last {days} days"))
                 continue
             grid = grid[known[0] : known[-1] + 1]
             out.append(
                 History(
-                    _name(s),
+                    str(s.key),
                     grid_start + int(known[0]) * step_us,
                     step_s,
                     grid,
@@ -185,7 +181,7 @@ def _with_exogenous(store: Store, histories: list[History], selectors: Sequence[
     for sel in selectors:
         found = selected_series(store, [sel])
         if len(found) != 1:
-            names = ", ".join(_name(x) for x in found[:5]) or "none"
+            names = ", ".join(str(x.key) for x in found[:5]) or "none"
             raise QueryError(f"forecast.exogenous: {sel!r} must name one series, it names {names}")
         frame = store.read_frame(
             [found[0].series_id], start=_utc(lo), end=_utc(hi), resolution=step_of_s(step_s), agg=Agg.AVG
@@ -366,7 +362,7 @@ def stored_forecast(
             f"{k} {v!r}" for k, v in (("model", model), ("as_of", as_of), ("forecast_id", forecast_id)) if v is not None
         ]
         raise NotFound(
-            f"no stored forecast of {_name(s)}"
+            f"no stored forecast of {s.key}"
             + (f" with {', '.join(filters)}" if filters else "")
             + "; make one with POST /api/v1/forecasts/run"
         )

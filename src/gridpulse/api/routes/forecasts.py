@@ -62,10 +62,6 @@ def _model_name(model: str | None) -> str | None:
     return model
 
 
-def _name(s: Series) -> str:
-    return f"{s.key.entity_kind}:{s.key.entity_id}/{s.key.metric}"
-
-
 def _render(s: Series, run: ForecastRun, values: pa.Table, tz: str, fmt: str, *, status: int = 200) -> Response:
     if fmt == "csv":
         return Response(to_csv(values, tz), status_code=status, media_type="text/csv")
@@ -118,7 +114,7 @@ def _forecast_now(store: Store, settings: Settings, params: Mapping[str, Any]) -
     (run,) = outcome.runs
     found = store.read_forecast(s.series_id, forecast_id=run.forecast_id)
     if found is None:  # only if it was removed in between
-        raise NotFound(f"forecast {run.forecast_id} of {_name(s)} is gone")
+        raise NotFound(f"forecast {run.forecast_id} of {s.key} is gone")
     return s, found[0], found[1], tz
 
 
