@@ -39,7 +39,12 @@ from gridpulse.store.base import (
     WriteRequest,
 )
 from gridpulse.store.duckdb import forecasts, rollups
-from gridpulse.store.duckdb.catalogue import SERIES_COLUMNS, SeriesCatalogue, series_from_row
+from gridpulse.store.duckdb.catalogue import (
+    SERIES_COLUMNS,
+    SeriesCatalogue,
+    series_from_columns,
+    series_from_row,
+)
 from gridpulse.store.duckdb.freshness import RollupFreshness
 from gridpulse.store.duckdb.schema import MIGRATIONS, SCHEMA_VERSION
 from gridpulse.store.prepare import NAIVE_TS, distinct_keys, prepare_batch
@@ -132,11 +137,6 @@ def _sorted(table: pa.Table, columns: Sequence[str]) -> pa.Table:
 
 
 _EPOCH = datetime(1970, 1, 1)
-
-
-def _us(ts: datetime) -> int:
-    """A naive UTC datetime as µs since 1970."""
-    return (ts - _EPOCH) // timedelta(microseconds=1)
 
 
 def _utc(table: pa.Table) -> pa.Table:
@@ -259,12 +259,17 @@ class DuckDBStore:
     def _load_caches(self) -> None:
         con = self._cursor()
         try:
-            rows = con.execute(f"SELECT {SERIES_COLUMNS}, hwm_ts FROM series").fetchall()
-            self._catalogue.add(series_from_row(r) for r in rows)
-            for r in rows:
-                self._series_cache[SeriesKey(r[1], r[2], r[3])] = r[0]
-                if r[-1] is not None:
-                    self._hwm[r[0]] = _us(r[-1])
+            # in catalogue order already, so the catalogue's sort finds one run (a million series:
+            # 0.1 s instead of 0.6 s); Arrow columns, not Python rows (1.3 s -> 0.8 s)
+            table = con.sql(
+                f"SELECT {SERIES_COLUMNS}, epoch_us(hwm_ts) AS hwm_us FROM series "
+                "ORDER BY entity_kind, entity_id, metric"
+            ).to_arrow_table()
+            found = series_from_columns(table)
+            self._catalogue.add(found)
+            self._series_cache.update((s.key, s.series_id) for s in found)
+            hwm_us = table.column("hwm_us").to_pylist()
+            self._hwm.update((s.series_id, h) for s, h in zip(found, hwm_us, strict=True) if h is not None)
             pending = con.execute("SELECT count(*) FROM rollup_dirty").fetchall()
             self._freshness = RollupFreshness(clean=not pending[0][0])
             row = con.execute(
