@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint test-deps bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,21 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+## test-deps: the Debian programs the tests drive (Chromium for the dashboard, Alertmanager for alert
+##            delivery, Mosquitto for the broker-restart test), installed with apt (as root) in one go
+##            when any is missing
+TEST_DEBS := /usr/bin/chromium:chromium /usr/bin/prometheus-alertmanager:prometheus-alertmanager \
+	/usr/sbin/mosquitto:mosquitto
+test-deps:
+	@missing=""; for pair in $(TEST_DEBS); do test -x "$${pair%%:*}" || missing="$$missing $${pair##*:}"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif command -v apt-get >/dev/null && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; then \
+	    echo "test-deps: installed$$missing"; \
+	else echo "test-deps: could not install$$missing with apt: the tests that need them skip (fail under CI=true)"; fi
+
 ## test: lint, then the whole suite against real DuckDB files and real servers on loopback
-test: lint
+test: lint test-deps
 	$(BIN)/pytest -q
 
 BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)

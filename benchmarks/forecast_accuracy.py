@@ -21,17 +21,18 @@ Three parts (`--parts pjm,ett,train`, default all):
   0-8639, z-normalised with the training part's mean and std (ddof 0, as sklearn's
   StandardScaler), test windows whose first target row runs from 11520 to 14400 - horizon
   (stride 1, none dropped), horizons 96/192/336/720, MSE and MAE on the normalised scale over
-  every window and step. gridpulse lightgbm is fitted once on the training rows
-  (horizon_hours = horizon) and predicts every window from its origin; seasonal naive (day and
-  week) beside it; the published DLinear univariate figures next to them.
+  every window and step. gridpulse linear (look-back 336, as DLinear) and lightgbm are each
+  fitted once on the training rows (horizon_hours = horizon; linear chooses its ridge strength on
+  their newest 8 weeks) and predict every window from its origin; seasonal naive (day and week)
+  beside them; the published DLinear univariate figures next to them.
 - train: a global lightgbm fit over `--meters` (1,000) synthetic hourly meters of `--weeks` (8)
-  weeks (daily and weekly shape, noise; deterministic), in a child process: fit seconds and peak
-  RSS.
+  weeks (daily and weekly shape, noise; deterministic), and a linear fit over the same meters for
+  a year (52 weeks), each in a child process: fit seconds and peak RSS.
 
 Results: benchmarks/results/forecast_accuracy.md and .json. Nothing here is a test.
 
 Usage: python benchmarks/forecast_accuracy.py [--parts pjm,ett,train] [--regions AEP,DUQ]
-       [--origins 8] [--stride-days 28] [--train-days 365] [--engines lightgbm]
+       [--origins 8] [--stride-days 28] [--train-days 365] [--engines naive,linear]
        [--horizons 96,192,336,720] [--quick] [--meters 1000] [--weeks 8]
 """
 
@@ -86,6 +87,12 @@ ETT_LOOKBACK = 4 * 168
 ETT_BATCH = 1000
 ETT_LGBM_Z = "gridpulse lightgbm, fed the z-normalised series"
 ETT_LGBM_C = "gridpulse lightgbm, fed °C (forecast z-normalised for scoring)"
+#: the linear model reads DLinear's look-back
+ETT_LINEAR_LOOKBACK = 336
+ETT_LIN_Z = "gridpulse linear, fed the z-normalised series"
+ETT_LIN_C = "gridpulse linear, fed °C (forecast z-normalised for scoring)"
+#: gridpulse's engines on ETTh1, in the order of the report
+ETT_GRIDPULSE = (ETT_LIN_Z, ETT_LIN_C, ETT_LGBM_Z, ETT_LGBM_C)
 ETT_DLINEAR = "DLinear (published)"
 
 DEFAULTS = {
@@ -308,6 +315,23 @@ def pjm_engines() -> list[Engine]:
             lambda: make_model("lightgbm"),
         ),
         Engine(
+            "gridpulse linear",
+            False,
+            "make_model('linear') defaults: global ridge-fitted linear maps (trend and remainder of the "
+            "336 h look-back, last value subtracted) to all 168 h, ridge strength chosen on the newest 8 "
+            "weeks of each training window",
+            f"{gp}, numpy {np.__version__}",
+            lambda: make_model("linear"),
+        ),
+        Engine(
+            "gridpulse ensemble",
+            False,
+            "make_model('ensemble') defaults: lightgbm and linear as above, blended with a weight per day "
+            "ahead chosen on origins held out at the end of each training window",
+            f"{gp}, lightgbm {_version('lightgbm')}, numpy {np.__version__}",
+            lambda: make_model("ensemble"),
+        ),
+        Engine(
             "gridpulse mstl",
             False,
             "make_model('mstl') defaults: statsforecast MSTL(24, 168) + AutoETS(ZZN) trend on the newest 12 weeks",
@@ -376,7 +400,8 @@ def run_pjm(
     groups: dict[int, list[History]] = {}
     for h in histories:
         groups.setdefault(h.end_us, []).append(h)
-    engines = [e for e in pjm_engines() if not engines_filter or engines_filter.lower() in e.label.lower()]
+    wanted = [w.strip().lower() for w in engines_filter.split(",") if w.strip()]
+    engines = [e for e in pjm_engines() if not wanted or any(w in e.label.lower() for w in wanted)]
     lines: list[dict[str, Any]] = []
     for e in engines:
         line: dict[str, Any] = {
@@ -574,12 +599,17 @@ def run_ett(*, horizons: Sequence[int], quick: bool = False) -> dict[str, Any]:
                     line["engines"][f"gridpulse seasonal-naive ({season})"] = _mse_mae(
                         actual, np.stack([f.mean for f in fcs])
                     )
+        for label, series, to_z in (
+            (ETT_LIN_Z, z, lambda v: v),
+            (ETT_LIN_C, ot, lambda v: (v - mean) / std),
+        ):
+            line["engines"][label] = _ett_linear(series, to_z, start_us, origins, horizon, actual)
         line["engines"]["last value (reference)"] = _mse_mae(
             actual, np.repeat(z[origins - 1][:, None], horizon, 1)
         )
         mse, mae = DLINEAR_ETTH1[horizon]
         line["engines"][ETT_DLINEAR] = {"mse": mse, "mae": mae}
-        for label in (ETT_LGBM_Z, ETT_LGBM_C):
+        for label in ETT_GRIDPULSE:
             g = line["engines"][label]
             g["at_or_below_dlinear"] = {"mse": g["mse"] <= mse, "mae": g["mae"] <= mae}
             print(
@@ -597,6 +627,50 @@ def run_ett(*, horizons: Sequence[int], quick: bool = False) -> dict[str, Any]:
         "lookback_steps": ETT_LOOKBACK,
         "quick": quick,
         "horizons": rows,
+    }
+
+
+def _ett_linear(
+    series: np.ndarray,
+    to_z: Callable[[np.ndarray], np.ndarray],
+    start_us: int,
+    origins: np.ndarray,
+    horizon: int,
+    actual: np.ndarray,
+) -> dict[str, Any]:
+    """gridpulse's linear model on ETTh1 OT: fitted once on the training rows (its ridge strength
+    chosen on their newest 8 weeks), forecasting every test window from the 336 hours before it."""
+
+    def hist(first: int, last: int) -> History:
+        return History("ETTh1 OT", start_us + first * US_PER_H, 3600, series[first:last], tz="Asia/Shanghai")
+
+    t = time.perf_counter()
+    model = make_model("linear", horizon_hours=horizon, lookback_hours=ETT_LINEAR_LOOKBACK)
+    model.fit([hist(0, ETT_TRAIN_END)])
+    fit_s = time.perf_counter() - t
+    cut = [hist(o - ETT_LINEAR_LOOKBACK, o) for o in origins]
+    t = time.perf_counter()
+    fcs = model.predict(cut, horizon)
+    predict_s = time.perf_counter() - t
+    # the forecast reads the look-back window only: given the whole series before the origin, the
+    # mean must not move (the bounds scale with the last week, inside the window too)
+    changed = 0.0
+    for i in (0, len(origins) - 1):
+        again = model.predict([hist(0, int(origins[i]))], horizon)[0]
+        for c in ("mean", "hi95"):
+            changed = max(changed, float(np.max(np.abs(to_z(getattr(again, c)) - to_z(getattr(fcs[i], c))))))
+    got = {c: to_z(np.stack([getattr(f, c) for f in fcs])) for c in ("mean", "lo80", "hi80", "lo95", "hi95")}
+    params = model.params()
+    return {
+        **_mse_mae(actual, got["mean"]),
+        "coverage80": round(float(np.mean((actual >= got["lo80"]) & (actual <= got["hi80"]))), 4),
+        "coverage95": round(float(np.mean((actual >= got["lo95"]) & (actual <= got["hi95"]))), 4),
+        "fit_s": round(fit_s, 2),
+        "predict_s": round(predict_s, 2),
+        "trained_windows": params["trained_windows"],
+        "chosen_ridge": params["chosen_ridge"],
+        "lookback_steps": ETT_LINEAR_LOOKBACK,
+        "max_change_with_whole_history": round(changed, 6),
     }
 
 
@@ -653,14 +727,15 @@ def _rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def train_child(meters: int, weeks: int) -> dict[str, Any]:
-    """In a fresh process: generate, fit, report seconds and memory (printed as JSON)."""
+def train_child(meters: int, weeks: int, model_name: str = "lightgbm") -> dict[str, Any]:
+    """In a fresh process: generate, fit `model_name` with its defaults, report seconds and memory
+    (printed as JSON)."""
     t = time.perf_counter()
     histories = synthetic_meters(meters, weeks)
     gen_s = time.perf_counter() - t
     import lightgbm  # noqa: F401  (imported before the baseline, as a service would have it)
 
-    model = make_model("lightgbm")
+    model = make_model(model_name)
     rss_before = _rss_mib()
     t = time.perf_counter()
     model.fit(histories)
@@ -676,19 +751,35 @@ def train_child(meters: int, weeks: int) -> dict[str, Any]:
         "generate_s": round(gen_s, 2),
         "fit_s": round(fit_s, 2),
         "predict_168h_all_s": round(predict_s, 2),
-        "trained_rows": model.params()["trained_rows"],
-        "max_rows": model.params()["max_rows"],
+        "model": model_name,
+        "trained_rows": model.params().get("trained_rows", model.params().get("trained_windows")),
+        "max_rows": model.params().get("max_rows"),
         "rss_before_fit_mib": round(rss_before, 1),
         "peak_rss_mib": round(peak_fit, 1),
         "peak_rss_mib_with_predict": round(_peak_rss_mib(), 1),
     }
 
 
+#: the linear model's training run: a year of every meter (its memory does not grow with the windows)
+LINEAR_TRAIN_WEEKS = 52
+
+
 def run_train(*, meters: int, weeks: int) -> dict[str, Any]:
+    """The lightgbm fit over `meters` x `weeks`, then the linear fit over `meters` x a year."""
+    return {
+        "runs": [
+            _train_run(meters=meters, weeks=weeks, model_name="lightgbm"),
+            _train_run(meters=meters, weeks=LINEAR_TRAIN_WEEKS, model_name="linear"),
+        ]
+    }
+
+
+def _train_run(*, meters: int, weeks: int, model_name: str) -> dict[str, Any]:
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
         "--train-child",
+        model_name,
         "--meters",
         str(meters),
         "--weeks",
@@ -700,11 +791,11 @@ def run_train(*, meters: int, weeks: int) -> dict[str, Any]:
     got = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not got:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"failed": f"child exited {proc.returncode}: {tail}"}
+        return {"model": model_name, "meters": meters, "weeks": weeks, "failed": f"child exited {proc.returncode}: {tail}"}
     out: dict[str, Any] = json.loads(got[-1][len("RESULT ") :])
     out["child_wall_s"] = round(wall, 1)
     print(
-        f"train: {meters} meters x {weeks} weeks: fit {out['fit_s']:.1f} s, {out['trained_rows']:,} rows, "
+        f"train {model_name}: {meters} meters x {weeks} weeks: fit {out['fit_s']:.1f} s, {out['trained_rows']:,} rows, "
         f"peak RSS {out['peak_rss_mib']:.0f} MiB",
         flush=True,
     )
@@ -931,9 +1022,11 @@ def _md_ett(e: dict[str, Any]) -> list[str]:
             if stride == 1
             else f"**stride {stride} (--quick, NOT the standard setting)**"
         )
-        + "; MSE / MAE on the normalised scale over every window and step. gridpulse lightgbm is fitted once "
-        "on the training rows (horizon_hours = horizon) and forecasts each window from the newest "
-        f"{e['lookback_steps']} hours before its origin (all its features read; DLinear reads 336). It runs "
+        + "; MSE / MAE on the normalised scale over every window and step. gridpulse linear is fitted once "
+        "on the training rows (horizon_hours = horizon, its ridge strength chosen on their newest 8 weeks) and "
+        f"forecasts each window from the {ETT_LINEAR_LOOKBACK} hours before its origin, as DLinear. gridpulse "
+        "lightgbm is fitted once on the training rows (horizon_hours = horizon) and forecasts each window "
+        f"from the newest {e['lookback_steps']} hours before its origin (all its features read). Each runs "
         "twice: fed the z-normalised series as the standard pipeline feeds every model, and fed the same "
         "rows in °C with its forecast z-normalised afterwards (the scores mean the same; only the model's "
         "input differs). Seasonal naive and last value (the value before the origin, repeated) for "
@@ -944,17 +1037,15 @@ def _md_ett(e: dict[str, Any]) -> list[str]:
         "| engine | " + " | ".join(f"{h['horizon']} ({h['windows']:,} windows)" for h in hs) + " |",
         "|---|" + "---|" * len(hs),
     ]
-    names = [
-        ETT_LGBM_Z,
-        ETT_LGBM_C,
-        *(n for n in (hs[0]["engines"] if hs else {}) if n not in (ETT_LGBM_Z, ETT_LGBM_C)),
-    ]
+    present = hs[0]["engines"] if hs else {}
+    ours = [n for n in ETT_GRIDPULSE if n in present]
+    names = [*ours, *(n for n in present if n not in ETT_GRIDPULSE)]
     for name in names:
         cells = [f"{h['engines'][name]['mse']:.3f} / {h['engines'][name]['mae']:.3f}" for h in hs]
-        bold = name.startswith("gridpulse lightgbm")
+        bold = name in ETT_GRIDPULSE
         out.append(f"| {'**' + name + '**' if bold else name} | " + " | ".join(cells) + " |")
     out += ["", "At or below DLinear's published MSE / MAE:", ""]
-    for name in (ETT_LGBM_Z, ETT_LGBM_C):
+    for name in ours:
         parts = []
         for h in hs:
             at = h["engines"][name]["at_or_below_dlinear"]
@@ -962,6 +1053,23 @@ def _md_ett(e: dict[str, Any]) -> list[str]:
                 f"{h['horizon']}: MSE {'yes' if at['mse'] else 'no'}, MAE {'yes' if at['mae'] else 'no'}"
             )
         out.append(f"- {name}: " + "; ".join(parts))
+    out += [
+        "",
+        f"gridpulse linear details (look-back {ETT_LINEAR_LOOKBACK} h; ridge: the strength chosen on the newest "
+        "8 weeks of the training rows, relative to the mean diagonal of the normal equations):",
+        "",
+        "| input | horizon | trained windows | ridge | cov 80 | cov 95 | fit s | predict s (all windows) | Δ whole history |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, short in ((ETT_LIN_Z, "z-normalised"), (ETT_LIN_C, "°C")):
+        for h in hs:
+            if name not in h["engines"]:
+                continue
+            g = h["engines"][name]
+            out.append(
+                f"| {short} | {h['horizon']} | {g['trained_windows']:,} | {g['chosen_ridge']:.3g} | {g['coverage80']:.2f} | "
+                f"{g['coverage95']:.2f} | {g['fit_s']:.1f} | {g['predict_s']:.1f} | {g['max_change_with_whole_history']:.4f} |"
+            )
     out += [
         "",
         "gridpulse lightgbm details:",
@@ -987,20 +1095,28 @@ def _md_ett(e: dict[str, Any]) -> list[str]:
 
 
 def _md_train(t: dict[str, Any]) -> list[str]:
-    out = ["## Training time: one global lightgbm fit", ""]
-    if "failed" in t:
-        return [*out, f"FAILED: {t['failed']}", ""]
+    runs = t.get("runs", [t])
+    out = [f"## Training time: one global fit over {runs[0].get('meters', 0):,} meters", ""]
     out += [
-        f"{t['meters']:,} synthetic hourly meters × {t['weeks']} weeks ({t['steps_per_meter']:,} hours each: "
-        "daily and weekday/weekend shape, drift, multiplicative noise; seeded), `make_model('lightgbm')` "
-        "defaults, in a child process of its own. Peak RSS: the child's largest resident set (VmHWM), "
-        "which data generation also counts in.",
+        "Synthetic hourly meters (daily and weekday/weekend shape, drift, multiplicative noise; seeded), "
+        "each model with its defaults, in a child process of its own: lightgbm over 8 weeks of every meter "
+        "(its training rows grow with the origins: at most 4 M), linear over a year of every meter (its "
+        "normal equations are read off prefix sums of the series' lagged products, so memory holds the "
+        "series, not their windows). Peak RSS: the child's largest resident set (VmHWM), which data generation also counts in.",
         "",
-        "| meters | weeks | trained rows | fit s | RSS before fit MiB | peak RSS MiB (fit) | predict 168 h, all meters s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {t['meters']:,} | {t['weeks']} | {t['trained_rows']:,} | {t['fit_s']:.1f} | {t['rss_before_fit_mib']:.0f} | "
-        f"{t['peak_rss_mib']:.0f} | {t['predict_168h_all_s']:.1f} |",
+        "| model | meters | weeks | trained rows / windows | fit s | RSS before fit MiB | peak RSS MiB (fit) | "
+        "predict 168 h, all meters s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    for r in runs:
+        model = r.get("model", "lightgbm")
+        if "failed" in r:
+            out.append(f"| {model} | {r.get('meters', '')} | {r.get('weeks', '')} | FAILED: {r['failed']} | | | | |")
+            continue
+        out.append(
+            f"| {model} | {r['meters']:,} | {r['weeks']} | {r['trained_rows']:,} | {r['fit_s']:.1f} | "
+            f"{r['rss_before_fit_mib']:.0f} | {r['peak_rss_mib']:.0f} | {r['predict_168h_all_s']:.1f} |"
+        )
     return [*out, ""]
 
 
@@ -1027,7 +1143,9 @@ def add_arguments(ap: argparse.ArgumentParser, *, prefix: str = "", make_bench: 
         default=d["train_days"],
         help="PJM training days before the first origin",
     )
-    ap.add_argument(f"--{prefix}engines", default="", help="PJM: only engines whose name contains this text")
+    ap.add_argument(
+        f"--{prefix}engines", default="", help="PJM: only engines whose name contains one of these texts (comma list)"
+    )
     ap.add_argument(
         f"--{prefix}horizons", default=d["horizons"], help="ETT horizons (default 96,192,336,720)"
     )
@@ -1085,10 +1203,10 @@ def run_from_args(a: argparse.Namespace, *, prefix: str = "", invoked_by: str) -
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(ap)
-    ap.add_argument("--train-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--train-child", default="", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.train_child:
-        print("RESULT " + json.dumps(train_child(a.meters, a.weeks)), flush=True)
+        print("RESULT " + json.dumps(train_child(a.meters, a.weeks, a.train_child)), flush=True)
         return
     run_from_args(a, invoked_by=" ".join(["python benchmarks/forecast_accuracy.py", *(argv or sys.argv[1:])]))
 

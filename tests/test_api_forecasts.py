@@ -45,7 +45,7 @@ METERS = ("m-1", "m-2", "m-3", "m-4", "m-5", "m-6")
 #: a meter with five days only: too little to forecast
 SHORT = "short-1"
 SHORT_DAYS = 5
-MODELS_TEXT = "seasonal-naive, lightgbm, mstl"
+MODELS_TEXT = "seasonal-naive, lightgbm, mstl, linear, ensemble"
 COLUMNS = ["ts", "mean", "lo80", "hi80", "lo95", "hi95"]
 
 

@@ -67,6 +67,77 @@ exogenous = ["site:ams/temperature_c"]
 holidays = "NL"
 holidays_subdiv = "NH"
 
+[alerts]
+enabled = false
+interval_s = 60
+notify = ["webhook:http://127.0.0.1:9000/hook", "log:"]
+alertmanager_url = "http://127.0.0.1:9093"
+timeout_s = 3
+attempts = 2
+backoff_ms = 100
+source_rule = false
+[[alerts.rules]]
+name = "low-soc"
+metric = "StateOfChargePercentage"
+op = "<"
+threshold = 20
+for = "5m"
+[[alerts.rules]]
+name = "soc-silent"
+kind = "nodata"
+metric = "StateOfChargePercentage"
+minutes = 30
+
+[quality]
+interval_s = 0
+cron = "*/15 * * * *"
+days = 3
+estimate = true
+stale_after_s = 3600
+flat_line_intervals = 12
+flat_line_zero = true
+spike_score = 6.5
+spike_window = 3
+allow_negative = ["battery", "meter/net_kwh"]
+min_value = { "meter/kwh" = 0.0 }
+max_value = { "meter/kwh" = 50, "meter:m-1/kwh" = 80.5 }
+linear_max_intervals = 8
+profile_weeks = 6
+
+[anomaly]
+series = ["meter/kwh"]
+interval_s = 900
+cron = ""
+detectors = ["zscore"]
+lookback_hours = 48
+baseline_days = 21
+min_baseline = 5
+min_residuals = 48
+info_score = 3.0
+warning_score = 4.5
+critical_score = 7.0
+
+[jobs]
+misfire_grace_s = 600
+keep_runs = 50
+failure_alert_after = 5
+
+[[sources]]
+name = "eniscope"
+type = "vendor_api"
+base_url = "https://core.eniscope.com/v1"
+token_env = "ENISCOPE_TOKEN"
+cron = "5 * * * *"
+fields = ["E", "P", "V"]
+failure_alert_after = 2
+
+[[sources]]
+name = "fleet"
+type = "mqtt"
+topics = ["meters/+/kwh"]
+topic_pattern = "meters/{entity_id}/{metric}"
+enabled = false
+
 [tariffs.nl-tou]
 tz = "Europe/Amsterdam"
 currency = "EUR"
@@ -117,10 +188,21 @@ def test_defaults(tmp_path: Path) -> None:
         "demo": {"load": False, "days": 35, "datasets_dir": "../shared/datasets"},
         "rollups": {"refresh_interval_s": 10},
         "retention": {"raw_days": {}, "rollup_days": {}, "interval_s": 3600, "forecast_days": 90},
-        "forecast": {"series": [], "model": "lightgbm", "resolution": "hour", "horizon_days": 7,
+        "forecast": {"series": [], "model": "ensemble", "resolution": "hour", "horizon_days": 7,
                      "history_days": 365, "interval_s": 0, "cron": "", "exogenous": [], "holidays": "",
                      "holidays_subdiv": ""},
+        "alerts": {"enabled": True, "interval_s": 30, "notify": ["log:"], "alertmanager_url": "", "timeout_s": 5,
+                   "attempts": 4, "backoff_ms": 500, "rules": [], "source_rule": True},
+        "quality": {"interval_s": 0, "cron": "", "days": 2, "estimate": False, "stale_after_s": 7200,
+                    "flat_line_intervals": 8, "flat_line_zero": False, "spike_score": 6.0, "spike_window": 4,
+                    "allow_negative": [], "min_value": {}, "max_value": {}, "linear_max_intervals": 4,
+                    "profile_weeks": 4},
+        "anomaly": {"series": [], "interval_s": 0, "cron": "", "detectors": ["zscore", "residual"],
+                    "lookback_hours": 24, "baseline_days": 28, "min_baseline": 7, "min_residuals": 24,
+                    "info_score": 3.5, "warning_score": 5.0, "critical_score": 8.0},
+        "jobs": {"misfire_grace_s": 3600, "keep_runs": 1000, "failure_alert_after": 3},
         "tariffs": {},
+        "sources": [],
     }
     assert s.store_url == f"duckdb:///{tmp_path / 'data' / 'gridpulse.duckdb'}"
     assert s == Settings()
@@ -143,7 +225,28 @@ def test_toml_file_sets_every_option(tmp_path: Path) -> None:
         "forecast": {"series": ["meter/kwh", "feeder:f-1/kw"], "model": "mstl", "resolution": "30min",
                      "horizon_days": 3, "history_days": 120, "interval_s": 0, "cron": "15 5 * * *",
                      "exogenous": ["site:ams/temperature_c"], "holidays": "NL", "holidays_subdiv": "NH"},
+        "alerts": {"enabled": False, "interval_s": 60, "notify": ["webhook:http://127.0.0.1:9000/hook", "log:"],
+                   "alertmanager_url": "http://127.0.0.1:9093", "timeout_s": 3, "attempts": 2, "backoff_ms": 100,
+                   "rules": [{"name": "low-soc", "metric": "StateOfChargePercentage", "op": "<", "threshold": 20,
+                              "for": "5m"},
+                             {"name": "soc-silent", "kind": "nodata", "metric": "StateOfChargePercentage",
+                              "minutes": 30}], "source_rule": False},
+        "quality": {"interval_s": 0, "cron": "*/15 * * * *", "days": 3, "estimate": True, "stale_after_s": 3600,
+                    "flat_line_intervals": 12, "flat_line_zero": True, "spike_score": 6.5, "spike_window": 3,
+                    "allow_negative": ["battery", "meter/net_kwh"], "min_value": {"meter/kwh": 0.0},
+                    "max_value": {"meter/kwh": 50.0, "meter:m-1/kwh": 80.5}, "linear_max_intervals": 8,
+                    "profile_weeks": 6},
+        "anomaly": {"series": ["meter/kwh"], "interval_s": 900, "cron": "", "detectors": ["zscore"],
+                    "lookback_hours": 48, "baseline_days": 21, "min_baseline": 5, "min_residuals": 48,
+                    "info_score": 3.0, "warning_score": 4.5, "critical_score": 7.0},
+        "jobs": {"misfire_grace_s": 600, "keep_runs": 50, "failure_alert_after": 5},
         "tariffs": {"nl-tou": NL_TOU},
+        "sources": [
+            {"name": "eniscope", "type": "vendor_api", "base_url": "https://core.eniscope.com/v1",
+             "token_env": "ENISCOPE_TOKEN", "cron": "5 * * * *", "fields": ["E", "P", "V"], "failure_alert_after": 2},
+            {"name": "fleet", "type": "mqtt", "topics": ["meters/+/kwh"], "topic_pattern": "meters/{entity_id}/{metric}",
+             "enabled": False},
+        ],
     }
     assert s.store_url == "duckdb:///srv/gridpulse/other.duckdb"
 
@@ -283,6 +386,18 @@ def test_gridpulse_variables_outside_the_settings_sections_are_left_alone(tmp_pa
 
 
 BAD_TOML = [
+    ('[quality]\ncron = "*/15 * * * *"\ninterval_s = 60\n',
+     "quality.cron and quality.interval_s are both set: pick one schedule"),
+    ('[anomaly]\ncron = "every hour"\n', "anomaly.cron='every hour' is not a crontab schedule: Wrong number of fields; got 2, expected 5"),
+    ("[quality]\ndays = 0\n", "quality.days=0 is out of range: it must be from 1 to 366"),
+    ('[quality]\nallow_negative = ["/kwh"]\n',
+     "quality.allow_negative: '/kwh' is not '*', 'kind', 'kind/metric' or 'kind:entity/metric'"),
+    ('[quality]\nmin_value = { "meter/kwh" = 5 }\nmax_value = { "meter/kwh" = 1 }\n',
+     "quality.min_value.meter/kwh=5.0 is above quality.max_value.meter/kwh=1.0"),
+    ('[quality]\nmax_value = { "meter/kwh" = "high" }\n', "quality.max_value.meter/kwh='high' is not a float"),
+    ('[anomaly]\ndetectors = ["isolation-forest"]\n', "anomaly.detectors: 'isolation-forest' is not zscore or residual"),
+    ("[anomaly]\nwarning_score = 9.0\n",
+     "anomaly scores must grow: info_score=3.5 <= warning_score=9.0 <= critical_score=8.0"),
     ('[server]\nport = "80x"\n', "server.port='80x' is not an int"),
     ("[server]\nport = true\n", "server.port=True is not int"),
     ("[server]\nport = 1.5\n", "server.port=1.5 is not int"),
@@ -294,7 +409,7 @@ BAD_TOML = [
      "ingest.timezones.meter_usage='Europe/Amsterdm' is not an IANA time zone"),
     ("[ingest]\ntimezones = 5\n", "ingest.timezones=5 is not a table"),
     ('[auth]\ntokens = "abc"\n', "auth.tokens='abc' is not a table of key=value pairs"),
-    ('[forecast]\nmodel = "prophet"\n', "forecast.model='prophet' is not seasonal-naive, lightgbm or mstl"),
+    ('[forecast]\nmodel = "prophet"\n', "forecast.model='prophet' is not seasonal-naive, lightgbm, mstl, linear or ensemble"),
     ('[forecast]\nresolution = "day"\n', "forecast.resolution='day' is not hour or 30min"),
     ('[forecast]\nseries = ["meter"]\n', "forecast.series: 'meter' is not 'kind/metric' or 'kind:entity/metric'"),
     ('[forecast]\ncron = "5 * *"\n',
@@ -304,6 +419,36 @@ BAD_TOML = [
     ('[forecast]\nexogenous = ["weather/temp"]\n', "forecast.exogenous: 'weather/temp' is not 'kind:entity/metric'"),
     ("[forecast]\nhorizon_days = 60\n", "forecast.horizon_days=60 is out of range: it must be from 1 to 35"),
     ("[retention]\nforecast_days = -1\n", "retention.forecast_days=-1 is out of range: it must be at least 0"),
+    ('[alerts]\nnotify = ["hook"]\n', "alerts.notify: 'hook' is not scheme:address (webhook:<url>, alertmanager:, log:)"),
+    ("[alerts]\ninterval_s = 0\n", "alerts.interval_s=0 is out of range: it must be at least 1"),
+    ('[[alerts.rules]]\nname = "low-soc"\nmetric = "soc"\nop = "<<"\nthreshold = 20\n',
+     "alerts.rules[0] 'low-soc': op='<<' is not one of < <= > >= == !="),
+    ('[[alerts.rules]]\nname = "low-soc"\nop = "<"\nthreshold = 20\n',
+     "alerts.rules[0] 'low-soc': metric is required for a threshold rule (e.g. 'StateOfChargePercentage')"),
+    ('[[alerts.rules]]\nname = "a"\nmetric = "soc"\nop = "<"\nthreshold = "low"\n',
+     "alerts.rules[0] 'a': threshold='low' is not a number"),
+    ('[[alerts.rules]]\nname = "a"\nmetric = "soc"\nop = "<"\nthreshold = 20\nfor = "5 parsecs"\n',
+     "alerts.rules[0] 'a': for='5 parsecs' is not a duration: give seconds or text such as '90s', '5m', '1h'"),
+    ('[[alerts.rules]]\nname = "a"\nmetric = "soc"\nop = "<"\nthreshold = 20\nclear = 10\n',
+     "alerts.rules[0] 'a': clear=10 itself meets < 20: an alert could never resolve; give a level on the "
+     "other side of the threshold"),
+    ('[[alerts.rules]]\nname = "a"\nmetric = "soc"\nop = "<"\nthreshold = 20\ngroup_by = ["region"]\n',
+     "alerts.rules[0] 'a': group_by region not among series, entity_kind, entity_id, metric, "
+     "organisation_id, site_id, device_id, channel_id"),
+    ('[[alerts.rules]]\nname = "a"\nkind = "nodata"\nmetric = "soc"\n',
+     "alerts.rules[0] 'a': minutes=None is not a number"),
+    ('[[alerts.rules]]\nname = "down"\nkind = "source"\nthreshold = 0\n',
+     "alerts.rules[0] 'down': threshold=0 is not a whole number of failed runs of 1 or more"),
+    ('[[alerts.rules]]\nname = "a"\nmetric = "soc"\nop = "<"\nthreshold = 1\n[[alerts.rules]]\nname = "a"\n'
+     'metric = "soc"\nop = ">"\nthreshold = 2\n', "alerts.rules[1] name 'a' is used by an earlier rule: names are unique"),
+    ("[jobs]\nfailure_alert_after = 0\n", "jobs.failure_alert_after=0 is out of range: it must be at least 1"),
+    ('[[sources]]\nname = "x"\ntype = "ftp"\n', "sources[0] (x): type='ftp' is not one of folder, http, mqtt, vendor_api"),
+    ('[[sources]]\nname = "x"\ntype = "folder"\n', "sources[0] (x): path is required"),
+    ('[[sources]]\nname = "x"\ntype = "mqtt"\ntopics = ["a/#"]\nqos = "one"\n', "sources[0] (x): qos='one' is not an integer"),
+    ('[[sources]]\nname = "x"\ntype = "http"\nurl = "http://h/feed.csv"\ninterval = 60\n',
+     "sources[0] (x): unknown key(s) interval"),
+    ('[[sources]]\ntype = "http"\nurl = "http://h/feed.csv"\n',
+     "sources[0]: name=None must be text of letters, digits, '.', '_' or '-'"),
 ]
 
 

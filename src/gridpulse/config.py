@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import os
 import tomllib
 import typing
@@ -28,11 +29,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gridpulse.errors import ConfigError
 
 __all__ = [
+    "AlertSettings",
+    "AnomalySettings",
     "AuthSettings",
     "DemoSettings",
     "ForecastSettings",
     "IlpSettings",
     "IngestSettings",
+    "JobSettings",
+    "QualitySettings",
     "RetentionSettings",
     "RollupSettings",
     "ServerSettings",
@@ -167,7 +172,11 @@ class ForecastSettings:
         "Series the scheduled forecast covers: 'kind/metric' (every such series) or "
         "'kind:entity/metric', e.g. ['meter/kwh', 'feeder:f-1/kw']. Empty: no scheduled forecasts.",
     )
-    model: str = _opt("lightgbm", "Model of scheduled and on-demand forecasts: seasonal-naive, lightgbm or mstl.")
+    model: str = _opt(
+        "ensemble",
+        "Model of scheduled and on-demand forecasts: seasonal-naive, lightgbm, mstl, linear or ensemble "
+        "(lightgbm and linear blended).",
+    )
     resolution: str = _opt("hour", "Step of the forecasts: hour (168 steps for 7 days) or 30min (336).")
     horizon_days: int = _opt(7, "Days ahead each forecast covers. [days]", min=1, max=35)
     history_days: int = _opt(365, "Days of history the models train on, ending at the newest reading. [days]", min=14)
@@ -187,6 +196,119 @@ class ForecastSettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    interval_s: int = _opt(
+        0,
+        "Seconds between validation runs while serving (the rules of docs/quality.md over the last "
+        "`days` local days of every series); 0: none (see cron). [s]",
+        min=0,
+    )
+    cron: str = _opt("", "Crontab schedule (UTC) of validation runs instead of interval_s, e.g. '*/15 * * * *'.")
+    days: int = _opt(2, "Local days each validation run checks, ending today (today and yesterday). [days]", min=1, max=366)
+    estimate: bool = _opt(
+        False,
+        "Scheduled runs also estimate missing intervals of the checked days (quality ESTIMATED, never over a read).",
+    )
+    stale_after_s: int = _opt(
+        7200,
+        "A series whose newest read is older than this fails the stale (freshness) rule; younger "
+        "intervals are not yet counted missing. [s]",
+        min=0,
+    )
+    flat_line_intervals: int = _opt(8, "Identical consecutive reads that fail the flat_line rule. [intervals]", min=2)
+    flat_line_zero: bool = _opt(False, "Runs of zeros count as flat lines too (off: solar at night is not a fault).")
+    spike_score: float = _opt(
+        6.0, "Robust score above which a read fails the spike rule (benchmarks/README.md: the trade-off). [scaled MADs]", min=1
+    )
+    spike_window: int = _opt(4, "Reads on each side a read is compared with by the spike rule. [intervals]", min=1, max=96)
+    allow_negative: list[str] = _opt(
+        [],
+        "Series where negative reads are normal (net meters, export, battery power): 'kind', "
+        "'kind/metric' or 'kind:entity/metric', e.g. ['battery', 'meter/net_kwh'].",
+    )
+    min_value: dict[str, float] = _opt(
+        {}, "Low limits of the high_low rule by 'kind:entity/metric', 'kind/metric', 'kind' or '*' (most specific wins)."
+    )
+    max_value: dict[str, float] = _opt(
+        {}, "High limits of the high_low rule, keyed like min_value, e.g. {'meter/kwh' = 50.0}."
+    )
+    linear_max_intervals: int = _opt(
+        4, "Longest gap estimated by linear interpolation; longer gaps use the like-day profile. [intervals]", min=1
+    )
+    profile_weeks: int = _opt(4, "Weeks of same-weekday history a like-day estimate averages. [weeks]", min=1, max=52)
+
+
+@dataclass(frozen=True)
+class AnomalySettings:
+    series: list[str] = _opt(
+        [],
+        "Series the scheduled scan covers: 'kind', 'kind/metric' or 'kind:entity/metric'; empty: every "
+        "series with an interval of at most an hour.",
+    )
+    interval_s: int = _opt(0, "Seconds between scheduled anomaly scans while serving; 0: none (see cron). [s]", min=0)
+    cron: str = _opt("", "Crontab schedule (UTC) of anomaly scans instead of interval_s, e.g. '5 * * * *'.")
+    detectors: list[str] = _opt(["zscore", "residual"], "Detectors a scan runs: zscore, residual.")
+    lookback_hours: int = _opt(24, "Hours before the newest read that each scan judges. [h]", min=1, max=24 * 366)
+    baseline_days: int = _opt(
+        28, "Days of the same local time-of-day slot the z-score baseline averages. [days]", min=2, max=366
+    )
+    min_baseline: int = _opt(7, "Fewest baseline readings a z-score needs. [readings]", min=2)
+    min_residuals: int = _opt(24, "Fewest forecast residuals for a robust residual score. [steps]", min=3)
+    info_score: float = _opt(3.5, "|score| from which a reading is an anomaly of severity info. [1]", min=1)
+    warning_score: float = _opt(5.0, "|score| from which an anomaly is a warning. [1]", min=1)
+    critical_score: float = _opt(8.0, "|score| from which an anomaly is critical. [1]", min=1)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    enabled: bool = _opt(True, "Evaluate alert rules while serving (in the ingest path and on a schedule).")
+    interval_s: int = _opt(
+        30, "Seconds between evaluations of the scheduled rules (nodata, anomaly, validation, source). [s]", min=1
+    )
+    notify: list[str] = _opt(
+        ["log:"],
+        "Targets of rules that name none: webhook:<url>, alertmanager:<url> (or alertmanager: for "
+        "alertmanager_url), log:[level].",
+    )
+    alertmanager_url: str = _opt("", "Alertmanager base URL for `alertmanager:` targets, e.g. http://127.0.0.1:9093.")
+    timeout_s: int = _opt(5, "Timeout of one delivery attempt (webhook, Alertmanager). [s]", min=1)
+    attempts: int = _opt(4, "Tries per delivery, the first included; retries back off exponentially.", min=1)
+    backoff_ms: int = _opt(500, "Wait before the first retry, doubled after each failure (at most 30 s). [ms]", min=0)
+    rules: list[dict[str, Any]] = _opt(
+        [],
+        "Alert rules, one [[alerts.rules]] table each: name, metric, op, threshold (or kind = rate, "
+        "nodata, anomaly, validation, source), for, cooldown, clear, group_by, notify, severity (see "
+        "docs/alerts.md). Read-only; rules made through the API are stored. In the environment: a "
+        "JSON array of objects.",
+    )
+    source_rule: bool = _opt(
+        True,
+        "Raise an alert when a [[sources]] source fails its failure_alert_after runs in a row: the "
+        "built-in rule `source-failing` (kind source), present whenever sources are configured. A "
+        "rule of that name in [[alerts.rules]] or made through the API replaces it; false: no "
+        "built-in rule.",
+    )
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    misfire_grace_s: int = _opt(
+        3600,
+        "A cron job whose time passed while the server was down runs once at start-up when that time "
+        "is at most this old (older misses are skipped; several misses make one run); 0: never. [s]",
+        min=0,
+    )
+    keep_runs: int = _opt(1000, "Finished runs kept per job in the job history (GET /api/v1/jobs/runs).", min=1)
+    failure_alert_after: int = _opt(
+        3,
+        "Runs of a source failing in a row after which it is reported as failing (an error in the log, "
+        "`failing` in GET /api/v1/sources, the alert `source-failing`); a source's own "
+        "failure_alert_after wins. [runs]",
+        min=1,
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -197,12 +319,23 @@ class Settings:
     rollups: RollupSettings = field(default_factory=RollupSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
     #: a table option beside the sections: each tariff is its own `[tariffs.<name>]` table
     tariffs: dict[str, dict[str, Any]] = _opt(
         {},
         "Time-of-use tariffs by name, one [tariffs.<name>] table each: tz, currency, optional holidays "
         "and holidays_subdiv, and [[tariffs.<name>.periods]] with name, days, hours, price_per_kwh and "
         "optional months (see docs/analytics.md). In the environment: the same tables as TOML text.",
+    )
+    #: a list option beside the sections: each source is one `[[sources]]` table
+    sources: list[dict[str, Any]] = _opt(
+        [],
+        "Sources gridpulse polls or subscribes to, one [[sources]] table each: name, type (vendor_api, "
+        "http, mqtt, folder), interval_s or cron, and the type's own keys (see docs/sources.md). In the "
+        "environment: a JSON array of objects.",
     )
 
     @property
@@ -242,14 +375,22 @@ def _parse_scalar(key: str, raw: str, typ: Any) -> Any:
         return typ(raw.strip())
     except ValueError:
         raise ConfigError(
-            f"{key}={raw!r} is not {'a boolean' if typ is bool else 'an ' + typ.__name__}"
+            f"{key}={raw!r} is not {'a boolean' if typ is bool else 'a float' if typ is float else 'an ' + typ.__name__}"
         ) from None
 
 
 def _coerce(key: str, value: Any, typ: Any) -> Any:
     origin = typing.get_origin(typ)
+    if typ is Any:
+        return value
     if origin is list:
         (item,) = typing.get_args(typ)
+        if isinstance(value, str) and typing.get_origin(item) is dict:
+            # a list of tables ([[alerts.rules]]) in the environment: JSON text
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise ConfigError(f"{key} is not a JSON array of objects: {exc}") from None
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
@@ -440,13 +581,17 @@ def _check(settings: Settings) -> None:
         _check_tariffs(settings.tariffs)
     check_retention_days(settings.retention.raw_days, settings.retention.rollup_days)
     _check_forecast(settings.forecast)
+    _check_alerts(settings.alerts)
+    _check_quality(settings.quality, settings.anomaly)
+    if settings.sources:
+        _check_sources(settings.sources)
     _check_bounds(settings)
 
 
 def _check_forecast(fc: ForecastSettings) -> None:
     """Raises ConfigError for an unknown model or resolution, a bad series selector or cron text."""
-    if fc.model not in ("seasonal-naive", "lightgbm", "mstl"):
-        raise ConfigError(f"forecast.model={fc.model!r} is not seasonal-naive, lightgbm or mstl")
+    if fc.model not in ("seasonal-naive", "lightgbm", "mstl", "linear", "ensemble"):
+        raise ConfigError(f"forecast.model={fc.model!r} is not seasonal-naive, lightgbm, mstl, linear or ensemble")
     if fc.resolution not in ("hour", "30min"):
         raise ConfigError(f"forecast.resolution={fc.resolution!r} is not hour or 30min")
     for sel in fc.series:
@@ -467,6 +612,68 @@ def _check_forecast(fc: ForecastSettings) -> None:
             CronTrigger.from_crontab(fc.cron, timezone="UTC")
         except ValueError as exc:
             raise ConfigError(f"forecast.cron={fc.cron!r} is not a crontab schedule: {exc}") from None
+
+
+def _check_cron(key: str, cron: str, interval_s: int) -> None:
+    if not cron:
+        return
+    if interval_s:
+        raise ConfigError(f"{key}.cron and {key}.interval_s are both set: pick one schedule")
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(cron, timezone="UTC")
+    except ValueError as exc:
+        raise ConfigError(f"{key}.cron={cron!r} is not a crontab schedule: {exc}") from None
+
+
+def _check_quality(q: QualitySettings, a: AnomalySettings) -> None:
+    """Raises ConfigError for a bad schedule, selector, detector or threshold order."""
+    _check_cron("quality", q.cron, q.interval_s)
+    _check_cron("anomaly", a.cron, a.interval_s)
+    for key, selectors in (
+        ("quality.allow_negative", q.allow_negative),
+        ("quality.min_value", list(q.min_value)),
+        ("quality.max_value", list(q.max_value)),
+        ("anomaly.series", a.series),
+    ):
+        for sel in selectors:
+            head, slash, metric = sel.partition("/")
+            if sel != "*" and (not head.split(":", 1)[0] or (slash and not metric)):
+                raise ConfigError(f"{key}: {sel!r} is not '*', 'kind', 'kind/metric' or 'kind:entity/metric'")
+    for key in set(q.min_value) & set(q.max_value):
+        if q.min_value[key] > q.max_value[key]:
+            raise ConfigError(
+                f"quality.min_value.{key}={q.min_value[key]} is above quality.max_value.{key}={q.max_value[key]}"
+            )
+    for d in a.detectors:
+        if d not in ("zscore", "residual"):
+            raise ConfigError(f"anomaly.detectors: {d!r} is not zscore or residual")
+    if not a.info_score <= a.warning_score <= a.critical_score:
+        raise ConfigError(
+            f"anomaly scores must grow: info_score={a.info_score} <= warning_score={a.warning_score} "
+            f"<= critical_score={a.critical_score}"
+        )
+
+
+def _check_alerts(alerts: AlertSettings) -> None:
+    """Raises ConfigError naming the rule and field of a bad `[[alerts.rules]]` table, or a bad target."""
+    for target in alerts.notify:
+        if ":" not in target:
+            raise ConfigError(f"alerts.notify: {target!r} is not scheme:address (webhook:<url>, alertmanager:, log:)")
+    if alerts.rules:
+        # the rule parser lives with the alerts (standard library only), imported when rules exist
+        from gridpulse.alerts.rules import parse_rules
+
+        parse_rules(alerts.rules)
+
+
+def _check_sources(tables: list[dict[str, Any]]) -> None:
+    """Raises ConfigError naming the `[[sources]]` table (index and name) and the key at fault."""
+    # imported here, only when sources are configured: each type checks its own keys
+    from gridpulse.sources.base import parse_sources
+
+    parse_sources(tables)
 
 
 def check_retention_days(raw_days: typing.Mapping[str, int], rollup_days: typing.Mapping[str, int]) -> None:

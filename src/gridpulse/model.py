@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 import pyarrow as pa
@@ -20,11 +20,15 @@ __all__ = [
     "KEYED_BATCH_SCHEMA",
     "POINTS_SCHEMA",
     "TS_TYPE",
+    "Anomaly",
+    "AnomalyStatus",
     "ForecastRun",
     "Quality",
     "Series",
     "SeriesKey",
     "SeriesMeta",
+    "Severity",
+    "ValidationResult",
     "WriteResult",
 ]
 
@@ -231,3 +235,107 @@ class ForecastRun:
     created_at: datetime | None = None
     params: str = "{}"
     forecast_id: int | None = None
+
+
+class Severity(enum.IntEnum):
+    """How much an anomaly matters, ordered: a filter "at least warning" keeps warning and critical.
+
+    Stored and shown by name (`Severity.WARNING.name.lower()` is "warning")."""
+
+    INFO = 1
+    WARNING = 2
+    CRITICAL = 3
+
+    @property
+    def label(self) -> str:
+        """The lower-case name the tables and the API use ("info", "warning", "critical")."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        """The severity named `text` (any case).
+
+        Raises:
+            ValueError: not info, warning or critical.
+        """
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"severity {text!r} is not one of info, warning, critical") from None
+
+
+class AnomalyStatus(enum.StrEnum):
+    """Where an anomaly stands with the people who watch it: new ones are open."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    DISMISSED = "dismissed"
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One anomaly a detector found: a window of a series whose values are unlike what was expected.
+
+    Attributes:
+        series_id: the series.
+        start, end: aware UTC instants bounding the window of flagged intervals, end exclusive
+            (one interval: end - start is the series' step).
+        kind: what was seen, e.g. "high" or "low" (z-score), "above_forecast" or "below_forecast"
+            (forecast residuals).
+        score: the largest absolute robust score in the window (standard deviations, or scaled
+            MADs, from what was expected). [1]
+        severity: from the score and the configured thresholds.
+        detector: "zscore" or "residual".
+        model_version: what judged it: the detector and its settings, and for residuals the
+            forecast model and its version.
+        value, expected: the value at the highest score and what was expected there, in the
+            series' unit (None when not applicable).
+        forecast_id: the stored forecast the residual was taken against (residual detector).
+        status: open, acknowledged or dismissed.
+        detected_at, updated_at: aware UTC instants (set by the store when None).
+        anomaly_id: assigned by the store; None before it is stored.
+    """
+
+    series_id: int
+    start: datetime
+    end: datetime
+    kind: str
+    score: float
+    severity: Severity
+    detector: str
+    model_version: str
+    value: float | None = None
+    expected: float | None = None
+    forecast_id: int | None = None
+    status: AnomalyStatus = AnomalyStatus.OPEN
+    detected_at: datetime | None = None
+    updated_at: datetime | None = None
+    anomaly_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The outcome of one validation rule on one series for one local day.
+
+    Attributes:
+        series_id: the series.
+        day: the local date in the series' zone (a 23- or 25-hour day on DST changes).
+        rule: the rule's name, e.g. "missing_intervals", "flat_line" (docs/quality.md).
+        status: "pass" or "fail".
+        count: intervals (or readings) that failed the rule that day; 0 when it passed.
+        expected: intervals the day should hold at the series' interval (92, 96 or 100 for a
+            15-minute series), None when the interval is unknown.
+        first_ts: aware UTC instant of the first failing interval, None when none failed.
+        detail: a short human-readable note (the limit, the longest run, the newest reading).
+        checked_at: aware UTC instant of the check.
+    """
+
+    series_id: int
+    day: date
+    rule: str
+    status: str
+    count: int = 0
+    expected: int | None = None
+    first_ts: datetime | None = None
+    detail: str = ""
+    checked_at: datetime | None = None

@@ -29,6 +29,8 @@ SMALL = {
     "seasonal-naive": {},
     "lightgbm": {"rounds": 30, "max_origins": 30, "threads": 1},
     "mstl": {"train_weeks": 3},
+    "linear": {},
+    "ensemble": {"lightgbm": {"rounds": 30, "max_origins": 30, "threads": 1}},
 }
 
 

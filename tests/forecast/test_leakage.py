@@ -141,6 +141,8 @@ SMALL = {
     "seasonal-naive": {},
     "lightgbm": {"rounds": 30, "max_origins": 30, "threads": 1},
     "mstl": {"train_weeks": 3},
+    "linear": {},
+    "ensemble": {"lightgbm": {"rounds": 30, "max_origins": 30, "threads": 1}},
 }
 
 
@@ -165,7 +167,7 @@ def test_predict_on_a_cut_history_ignores_what_came_after_the_origin(name: str, 
     assert np.isfinite(a.mean).all()
 
 
-@pytest.mark.parametrize("name", ["seasonal-naive", "lightgbm"])
+@pytest.mark.parametrize("name", ["seasonal-naive", "lightgbm", "linear", "ensemble"])
 def test_backtest_forecasts_do_not_move_when_the_actuals_change(name: str) -> None:
     # the actuals after the newest origin are scored, never read by a fit or a forecast
     h = synthetic(weeks=6, seed=4)

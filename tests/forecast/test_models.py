@@ -5,13 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridpulse.forecast import MODELS, LightGBMModel, MSTLModel, SeasonalNaive, make_model
+from gridpulse.forecast import (
+    MODELS,
+    EnsembleModel,
+    LightGBMModel,
+    LinearModel,
+    MSTLModel,
+    SeasonalNaive,
+    make_model,
+)
 from tests.forecast.series import synthetic
 
 
 def test_make_model_with_an_unknown_name_raises_naming_the_known_models() -> None:
     with pytest.raises(
-        ValueError, match=r"model='prophet' is not one of seasonal-naive, lightgbm, mstl"
+        ValueError, match=r"model='prophet' is not one of seasonal-naive, lightgbm, mstl, linear, ensemble"
     ) as exc:
         make_model("prophet")
     for name in MODELS:
@@ -19,7 +27,7 @@ def test_make_model_with_an_unknown_name_raises_naming_the_known_models() -> Non
 
 
 def test_make_model_builds_each_known_model_with_its_settings() -> None:
-    assert set(MODELS) == {"seasonal-naive", "lightgbm", "mstl"}
+    assert set(MODELS) == {"seasonal-naive", "lightgbm", "mstl", "linear", "ensemble"}
     naive = make_model("seasonal-naive", season="day")
     assert isinstance(naive, SeasonalNaive) and naive.params()["season"] == "day"
     gbm = make_model("lightgbm", rounds=7, horizon_hours=48)
@@ -28,6 +36,12 @@ def test_make_model_builds_each_known_model_with_its_settings() -> None:
     )
     mstl = make_model("mstl", train_weeks=4)
     assert isinstance(mstl, MSTLModel) and mstl.params()["train_weeks"] == 4
+    lin = make_model("linear", lookback_hours=168, horizon_hours=48)
+    assert isinstance(lin, LinearModel) and lin.params()["lookback_hours"] == 168
+    ens = make_model("ensemble", horizon_hours=48, linear={"lookback_hours": 168}, lightgbm={"rounds": 7})
+    assert isinstance(ens, EnsembleModel)
+    assert ens.params()["linear"]["lookback_hours"] == 168 and ens.params()["lightgbm"]["rounds"] == 7
+    assert ens.params()["lightgbm"]["horizon_hours"] == ens.params()["linear"]["horizon_hours"] == 48
     for name, cls in MODELS.items():
         assert make_model(name).name == name == cls.name
 
@@ -74,6 +88,8 @@ def test_versions_name_the_library_doing_the_work() -> None:
     assert make_model("seasonal-naive").version().startswith("gridpulse ")
     assert ", lightgbm " in make_model("lightgbm").version()
     assert ", statsforecast " in make_model("mstl").version()
+    assert ", numpy " in make_model("linear").version()
+    assert ", lightgbm " in make_model("ensemble").version()
 
 
 def test_a_refit_lightgbm_model_forgets_the_calibration_of_its_earlier_fit() -> None:
@@ -85,3 +101,13 @@ def test_a_refit_lightgbm_model_forgets_the_calibration_of_its_earlier_fit() -> 
     a, b = refit.predict([noisy], 24)[0], fresh.predict([noisy], 24)[0]
     np.testing.assert_array_equal(a.mean, b.mean)  # the same booster...
     np.testing.assert_array_equal(a.hi80 - a.lo80, b.hi80 - b.lo80)  # ...so the same bounds
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "linear", "ensemble"])
+def test_the_forecast_job_sets_up_models_that_learn_a_horizon_for_the_configured_one(name: str) -> None:
+    from gridpulse.config import load_settings
+    from gridpulse.jobs.forecasts import model_for
+
+    settings = load_settings(env={"GRIDPULSE_FORECAST_HORIZON_DAYS": "3", "GRIDPULSE_FORECAST_MODEL": name})
+    model = model_for(settings)
+    assert model.name == name and model.params()["horizon_hours"] == 72

@@ -7,34 +7,50 @@ import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
 from gridpulse import __version__
+from gridpulse.alerts.engine import AlertEngine
 from gridpulse.api.auth import TokenCheck
 from gridpulse.api.deps import AppState
 from gridpulse.api.errors import install_error_handlers
+from gridpulse.api.routes import alerts as alert_routes
 from gridpulse.api.routes import analytics, files, health, influx, ingest, maintenance, readings, series
+from gridpulse.api.routes import anomalies as anomaly_routes
 from gridpulse.api.routes import forecasts as forecast_routes
+from gridpulse.api.routes import jobs as job_routes
+from gridpulse.api.routes import metrics as metric_routes
+from gridpulse.api.routes import quality as quality_routes
+from gridpulse.api.routes import sources as source_routes
 from gridpulse.config import Settings
 from gridpulse.demo_load import load_demo_once
 from gridpulse.ingest.ilp_tcp import LineProtocolServer
 from gridpulse.ingest.warmup import warm_up_parsers
 from gridpulse.ingest.writer import Writer
+from gridpulse.jobs.anomalies import scheduled_scan
 from gridpulse.jobs.forecasts import scheduled_forecasts
+from gridpulse.jobs.history import JobHistory
 from gridpulse.jobs.maintenance import expire_old_data, refresh_rollups, retention_policy
 from gridpulse.jobs.periodic import Periodic
+from gridpulse.jobs.quality import scheduled_quality
+from gridpulse.jobs.scheduler import attach_history
+from gridpulse.jobs.sources import make_source_jobs
+from gridpulse.sources import parse_sources
 from gridpulse.store import open_store, store_options
 from gridpulse.store.base import Store
+from gridpulse.web import install_dashboard
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
 
-def _start_jobs(settings: Settings, store: Store) -> dict[str, Periodic]:
-    """The jobs that run while serving: rollup refresh, expiry when rules exist, and forecasts
-    when `[forecast]` names series and a schedule."""
+def _start_jobs(settings: Settings, store: Store, writer: Writer | None = None) -> dict[str, Periodic]:
+    """The jobs that run while serving: rollup refresh, expiry when rules exist, forecasts
+    when `[forecast]` names series and a schedule, validation (and estimation through `writer`)
+    and anomaly scans when `[quality]` and `[anomaly]` have a schedule."""
     jobs: dict[str, Periodic] = {}
     if settings.rollups.refresh_interval_s:
         jobs["rollups"] = Periodic(
@@ -57,6 +73,20 @@ def _start_jobs(settings: Settings, store: Store) -> dict[str, Periodic]:
             first_delay_s=5.0,
             cron=fc.cron,
         ).start()
+    q = settings.quality
+    if writer is not None and (q.interval_s or q.cron):
+        jobs["quality"] = Periodic(
+            "quality",
+            q.interval_s,
+            lambda: scheduled_quality(store, settings, lambda req: writer.submit(req).result()),
+            first_delay_s=15.0,
+            cron=q.cron,
+        ).start()
+    an = settings.anomaly
+    if an.interval_s or an.cron:
+        jobs["anomalies"] = Periodic(
+            "anomalies", an.interval_s, lambda: scheduled_scan(store, settings), first_delay_s=20.0, cron=an.cron
+        ).start()
     return jobs
 
 
@@ -74,8 +104,14 @@ def create_app(
         own_store = store is None
         warm_up_parsers()  # the lazy imports of the parsers, before the first request rather than in it
         st_store = store or open_store(settings.store_url, store_options(settings))
-        writer = Writer(st_store).start()
-        st = AppState(settings=settings, store=st_store, writer=writer, auth=TokenCheck(settings))
+        writer = Writer(st_store)
+        alerts: AlertEngine | None = None
+        if settings.alerts.enabled:
+            # the tap goes on before the writer starts: every commit, from every route, is seen
+            alerts = AlertEngine.from_settings(settings, st_store).start()
+            alerts.attach(writer)
+        writer.start()
+        st = AppState(settings=settings, store=st_store, writer=writer, auth=TokenCheck(settings), alerts=alerts)
         app.state.gridpulse = st
         if ilp_socket is not None:
             st.ilp = LineProtocolServer(writer, batch_rows=settings.ingest.batch_rows)
@@ -97,7 +133,21 @@ def create_app(
             st.demo_status = "starting"
             loader = threading.Thread(target=run_demo, name="gridpulse-demo", daemon=True)
             loader.start()
-        st.jobs = _start_jobs(settings, st_store)
+        # runs a crash or kill cut short are marked before any job records a new one
+        JobHistory(st_store).interrupt_stale(datetime.now(UTC))
+        st.jobs = _start_jobs(settings, st_store, writer)
+        if alerts is not None:
+            # the first evaluation after start-up settles, or sooner when the interval is shorter
+            first_s = min(5.0, float(settings.alerts.interval_s))
+            st.jobs["alerts"] = Periodic(
+                "alerts", settings.alerts.interval_s, alerts.evaluate_scheduled, first_delay_s=first_s
+            ).start()
+        source_jobs, source_runners = make_source_jobs(settings, st_store, writer)
+        app.state.gridpulse_sources = (parse_sources(settings.sources), source_runners)
+        st.jobs.update(source_jobs)
+        attach_history(st.jobs, st_store, settings)  # every job's runs go to job_runs
+        for job in source_jobs.values():
+            job.start()
         try:
             yield
         finally:
@@ -108,6 +158,8 @@ def create_app(
             if st.ilp is not None:
                 await st.ilp.stop()
             writer.stop()
+            if alerts is not None:
+                alerts.stop()  # after the writer: the last commits' rows are evaluated too
             if own_store:
                 st_store.close()
 
@@ -118,9 +170,16 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_dashboard(app, auth=bool(settings.auth.tokens))  # before health's plain landing page at /
     for module in (health, ingest, influx, readings, series, files):
         app.include_router(module.router)
     app.include_router(analytics.router)
     app.include_router(maintenance.router)
     app.include_router(forecast_routes.router)
+    app.include_router(quality_routes.router)
+    app.include_router(anomaly_routes.router)
+    app.include_router(alert_routes.router)
+    app.include_router(job_routes.router)
+    app.include_router(source_routes.router)
+    app.include_router(metric_routes.router)
     return app

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from gridpulse.alerts.engine import AlertEngine
 from gridpulse.api.auth import TokenCheck
 from gridpulse.config import Settings
 from gridpulse.errors import PayloadTooLarge
@@ -26,6 +27,8 @@ class AppState:
     demo_status: str = "not requested"
     ilp: LineProtocolServer | None = None
     jobs: dict[str, Periodic] = field(default_factory=dict)
+    #: the alert rules' engine; None when [alerts] enabled is false
+    alerts: AlertEngine | None = None
 
 
 def body_limit(request: Request, settings: Settings) -> int:

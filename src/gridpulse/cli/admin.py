@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from gridpulse.cli.context import make_settings, read_server_record
+from gridpulse.cli.options import DATA_DIR, config_option
 from gridpulse.config import option_docs
 from gridpulse.errors import StoreUnavailable
 
@@ -16,8 +17,7 @@ __all__ = ["demo", "init"]
 
 console = Console()
 
-_DATA = typer.Option(None, "--data-dir", help="Folder of the store file (default ./data).")
-_CONFIG = typer.Option(None, "--config", help="TOML config file.")
+_CONFIG = config_option()
 
 
 def _example_config() -> str:
@@ -25,7 +25,11 @@ def _example_config() -> str:
     section = ""
     for key, env, default, help_text in option_docs():
         sec, name = key.split(".", 1)
-        if sec != section:
+        if sec != section and name == "<name>" and default == "[]":
+            # a list of tables ([[sources]]): an empty `[sources]` header would not be a list
+            lines += ["", f"# [[{sec}]]"]
+            section = sec
+        elif sec != section:
             lines += ["", f"[{sec}]"]
             section = sec
         lines.append(f"# {help_text} ({env})")
@@ -34,7 +38,7 @@ def _example_config() -> str:
 
 
 def init(
-    data_dir: Path | None = _DATA,
+    data_dir: Path | None = DATA_DIR,
     config: Path | None = _CONFIG,
     write_config: bool = typer.Option(
         True, "--write-config/--no-write-config", help="Write gridpulse.toml when absent."
@@ -58,7 +62,7 @@ def init(
         console.print(f"wrote {target} (every option, commented out with its default)")
 
 
-def demo(data_dir: Path | None = _DATA, config: Path | None = _CONFIG) -> None:
+def demo(data_dir: Path | None = DATA_DIR, config: Path | None = _CONFIG) -> None:
     """Load the synthetic demo fleet (and ../shared/datasets when present) into the store, once."""
     settings = make_settings(config, data_dir)
     if (rec := read_server_record(settings.data_dir)) is not None:

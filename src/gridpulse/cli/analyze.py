@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api
+from gridpulse.cli.options import DATA_DIR, TOKEN
 from gridpulse.errors import QueryError
 
 if TYPE_CHECKING:
@@ -123,13 +124,9 @@ def analyze(
     ),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
     list_all: bool = typer.Option(False, "--list", help="List the analyses and their parameters."),
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Folder of the store file (default ./data)."
-    ),
+    data_dir: Path | None = DATA_DIR,
     config: Path | None = typer.Option(None, "--config", help="TOML config file (tariffs live there)."),
-    token: str | None = typer.Option(
-        None, "--token", envvar="GRIDPULSE_TOKEN", help="Bearer token for a server with auth."
-    ),
+    token: str | None = TOKEN,
 ) -> None:
     """Run one analysis (energy, peak-demand, tou, feeder-balance, ...) over stored series."""
     if fmt not in FORMATS:

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api
+from gridpulse.cli.options import DATA_DIR, TOKEN, check_format, config_option, without_none
 from gridpulse.errors import NotFound, QueryError
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["backtest", "run", "show"]
 
 #: the models by name (gridpulse.forecast.MODELS has them; kept here so --help needs no numpy)
-MODELS = ("seasonal-naive", "lightgbm", "mstl")
+MODELS = ("seasonal-naive", "lightgbm", "mstl", "linear", "ensemble")
 SHOW_FORMATS = ("table", "csv", "json")
 RUN_FORMATS = ("table", "json")
 _VALUE_COLUMNS = ("mean", "lo80", "hi80", "lo95", "hi95")
@@ -61,11 +62,9 @@ _ENTITY = typer.Option(None, "--entity", "-e", help="Entity id, or kind:id (e.g.
 _METRIC = typer.Option(None, "--metric", "-m", help="Metric; optional when the entity has one.")
 _KIND = typer.Option(None, "--kind", help="Entity kind when ids repeat across kinds.")
 _SERIES = typer.Option(None, "--series", help="Series id instead of entity + metric.")
-_MODEL = typer.Option(None, "--model", help="seasonal-naive, lightgbm or mstl (default: forecast.model).")
+_MODEL = typer.Option(None, "--model", help="seasonal-naive, lightgbm, mstl, linear or ensemble (default: forecast.model).")
 _TZ = typer.Option(None, "--tz", help="IANA zone of the times shown (default: the series' zone).")
-_DATA = typer.Option(None, "--data-dir", help="Folder of the store file (default ./data).")
-_CONFIG = typer.Option(None, "--config", help="TOML config file (the forecast.* settings live there).")
-_TOKEN = typer.Option(None, "--token", envvar="GRIDPULSE_TOKEN", help="Bearer token for a server with auth.")
+_CONFIG = config_option("forecast.*")
 
 
 # ----------------------------------------------------------------------------- shared
@@ -74,15 +73,6 @@ _TOKEN = typer.Option(None, "--token", envvar="GRIDPULSE_TOKEN", help="Bearer to
 def _check_model(model: str | None) -> None:
     if model is not None and model not in MODELS:
         raise QueryError(f"model={model!r} is not one of {', '.join(MODELS)}")
-
-
-def _check_format(fmt: str, allowed: Sequence[str]) -> None:
-    if fmt not in allowed:
-        raise QueryError(f"--format {fmt!r} is not one of {', '.join(allowed)}")
-
-
-def _wire(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if v is not None}
 
 
 @contextmanager
@@ -169,15 +159,15 @@ def run(
     model: str | None = _MODEL,
     tz: str | None = _TZ,
     fmt: str = typer.Option("table", "--format", "-f", help="table (a summary) or json (the stored forecast)."),
-    data_dir: Path | None = _DATA,
+    data_dir: Path | None = DATA_DIR,
     config: Path | None = _CONFIG,
-    token: str | None = _TOKEN,
+    token: str | None = TOKEN,
 ) -> None:
     """Forecast one series now, store the forecast and show a summary.
 
     It starts after the newest complete step, covers forecast.horizon_days, has 80 % and 95 % intervals.
     """
-    _check_format(fmt, RUN_FORMATS)
+    check_format(fmt, RUN_FORMATS)
     _check_model(model)
     if series_id is None and not entity:
         raise QueryError("name the series: -e <entity> (with -m <metric> when it has several), or --series <id>")
@@ -188,7 +178,7 @@ def run(
     if client is not None:
         with client, _spinner(label + (f" with {model}" if model else "") + " on the server"):
             # training takes what it takes: no read timeout
-            resp = client.post("/api/v1/forecasts/run", params=_wire(params), timeout=None)
+            resp = client.post("/api/v1/forecasts/run", params=without_none(params), timeout=None)
             raise_for_api(resp)
             body = orjson.loads(resp.content)
     else:
@@ -235,15 +225,15 @@ def show(
     forecast_id: int | None = typer.Option(None, "--forecast-id", help="Exactly this stored forecast."),
     tz: str | None = _TZ,
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
-    data_dir: Path | None = _DATA,
+    data_dir: Path | None = DATA_DIR,
     config: Path | None = _CONFIG,
-    token: str | None = _TOKEN,
+    token: str | None = TOKEN,
 ) -> None:
     """Show the newest stored forecast of one series, or the one current at --as-of.
 
     Each step with its mean and the bounds of its 80 % and 95 % prediction intervals.
     """
-    _check_format(fmt, SHOW_FORMATS)
+    check_format(fmt, SHOW_FORMATS)
     _check_model(model)
     settings = make_settings(config, data_dir)
     params = {
@@ -254,7 +244,7 @@ def show(
     wire = "csv" if fmt == "csv" else "json"
     if client is not None:
         with client:
-            resp = client.get("/api/v1/forecasts", params=_wire({**params, "format": wire}))
+            resp = client.get("/api/v1/forecasts", params=without_none({**params, "format": wire}))
             raise_for_api(resp)
             data = resp.content
     else:
@@ -373,9 +363,9 @@ def backtest(
     png: Path = typer.Option(
         Path("forecast-backtest.png"), "--png", help="Where to write the PNG of forecast against actual."
     ),
-    data_dir: Path | None = _DATA,
+    data_dir: Path | None = DATA_DIR,
     config: Path | None = _CONFIG,
-    token: str | None = _TOKEN,
+    token: str | None = TOKEN,
 ) -> None:
     """Backtest a model on stored series by rolling origin, with a PNG of forecast against actual.
 
@@ -395,7 +385,7 @@ def backtest(
     client = client_for(settings, token)
     if client is not None:
         with client, _spinner(label + " on the server"):
-            resp = client.get("/api/v1/forecasts/backtest", params=_wire({**params, "plot": "true"}), timeout=None)
+            resp = client.get("/api/v1/forecasts/backtest", params=without_none({**params, "plot": "true"}), timeout=None)
             raise_for_api(resp)
             body = orjson.loads(resp.content)
         result, unit = _result_from(body), body["unit"]

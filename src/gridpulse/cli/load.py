@@ -29,6 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from gridpulse.cli.context import client_for, make_settings, raise_for_api
+from gridpulse.cli.options import DATA_DIR, TOKEN, config_option
 from gridpulse.config import Settings
 from gridpulse.errors import ConfigError, GridpulseError
 from gridpulse.ingest.files import LoadItem, load_item, plan_paths
@@ -391,9 +392,7 @@ def _dataset(settings: Settings, client: httpx.Client | None, name: str, folder:
 
 
 # ------------------------------------------------------------------------------------ command
-_DATA = typer.Option(None, "--data-dir", help="Folder of the store file (default ./data).")
-_CONFIG = typer.Option(None, "--config", help="TOML config file.")
-_TOKEN = typer.Option(None, "--token", envvar="GRIDPULSE_TOKEN", help="Bearer token for a server with auth.")
+_CONFIG = config_option()
 
 
 def load(
@@ -449,9 +448,9 @@ def load(
     reference: str | None = typer.Option(
         None, "--reference", help=f"Upsert the files into a reference table: {', '.join(REFERENCE_KINDS)}."
     ),
-    data_dir: Path | None = _DATA,
+    data_dir: Path | None = DATA_DIR,
     config: Path | None = _CONFIG,
-    token: str | None = _TOKEN,
+    token: str | None = TOKEN,
 ) -> None:
     """Load CSV, Parquet, JSON or NDJSON files (gzipped too), a public dataset, or reference rows."""
     settings = make_settings(config, data_dir)

@@ -7,7 +7,11 @@ import sys
 import typer
 
 from gridpulse import __version__
-from gridpulse.cli import admin, analyze, forecast, load, maintenance, query, serve, settings_cmd
+from gridpulse.cli import admin, alerts, analyze, forecast, load, maintenance, query, serve, settings_cmd
+from gridpulse.cli import anomalies as anomalies_cmd
+from gridpulse.cli import jobs as jobs_cmd
+from gridpulse.cli import quality as quality_cmd
+from gridpulse.cli import sources as sources_cmd
 from gridpulse.errors import GridpulseError
 
 __all__ = ["app", "main"]
@@ -36,6 +40,9 @@ app.command("retention", epilog="Example: gridpulse retention --dry-run")(mainte
 app.command("init", epilog="Example: gridpulse init --data-dir /var/lib/gridpulse")(admin.init)
 app.command("demo", epilog="Example: gridpulse demo --data-dir ./data")(admin.demo)
 app.command("config", epilog="Example: GRIDPULSE_SERVER_PORT=8000 gridpulse config")(settings_cmd.config_cmd)
+app.command("jobs", epilog="Example: gridpulse jobs --runs source:eniscope")(jobs_cmd.jobs)
+app.command("run-job", epilog="Example: gridpulse run-job source:eniscope")(jobs_cmd.run_job)
+app.command("sources", epilog="Example: gridpulse sources --keys")(sources_cmd.sources)
 
 forecast_app = typer.Typer(
     name="forecast",
@@ -50,6 +57,49 @@ forecast_app.command(
     "backtest", epilog="Example: gridpulse forecast backtest --kind meter --metric kwh --origins 4"
 )(forecast.backtest)
 app.add_typer(forecast_app, name="forecast", epilog="Example: gridpulse forecast show -e m-01 --tz Europe/Amsterdam")
+
+quality_app = typer.Typer(
+    name="quality",
+    help="Data quality (VEE): validate series per local day, estimate missing intervals, show the results.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+quality_app.command("check", epilog="Example: gridpulse quality check -e m-01 --start 2024-03-30 --end 2024-03-31")(
+    quality_cmd.check
+)
+quality_app.command("estimate", epilog="Example: gridpulse quality estimate --kind meter --start 2024-03-30")(
+    quality_cmd.estimate
+)
+quality_app.command("show", epilog="Example: gridpulse quality show --status fail -f json")(quality_cmd.show)
+app.add_typer(quality_app, name="quality", epilog="Example: gridpulse quality check --all")
+
+anomalies_app = typer.Typer(
+    name="anomalies",
+    help="Anomalies: scan series with the detectors, list what they found, set a status.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+anomalies_app.command("scan", epilog="Example: gridpulse anomalies scan -e m-01 -d zscore")(anomalies_cmd.scan)
+anomalies_app.command("list", epilog="Example: gridpulse anomalies list --min-severity warning --status open")(
+    anomalies_cmd.list_cmd
+)
+anomalies_app.command("status", epilog="Example: gridpulse anomalies status 12 acknowledged")(anomalies_cmd.status)
+app.add_typer(anomalies_app, name="anomalies", epilog="Example: gridpulse anomalies list -f json")
+
+alerts_app = typer.Typer(
+    name="alerts",
+    help="Alerts and alert rules: list, acknowledge, silence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+alerts_app.command("list", epilog="Example: gridpulse alerts list --state firing")(alerts.list_alerts)
+alerts_app.command("ack", epilog="Example: gridpulse alerts ack 12 --by alice")(alerts.ack)
+alerts_app.command("silence", epilog="Example: gridpulse alerts silence --rule low-soc --for 2h")(alerts.silence)
+alerts_app.command("rules", epilog="Example: gridpulse alerts rules -f json")(alerts.rules)
+app.add_typer(alerts_app, name="alerts", epilog="Example: gridpulse alerts list -f json")
 
 
 @app.command("version", epilog="Example: gridpulse version")

@@ -12,17 +12,16 @@ from rich.console import Console
 from rich.table import Table
 
 from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api
+from gridpulse.cli.options import DATA_DIR, TOKEN, config_option
 
 __all__ = ["retention", "rollups"]
 
 console = Console()
 
-_DATA = typer.Option(None, "--data-dir", help="Folder of the store file (default ./data).")
-_CONFIG = typer.Option(None, "--config", help="TOML config file.")
-_TOKEN = typer.Option(None, "--token", envvar="GRIDPULSE_TOKEN", help="Bearer token for a server with auth.")
+_CONFIG = config_option()
 
 
-def rollups(data_dir: Path | None = _DATA, config: Path | None = _CONFIG, token: str | None = _TOKEN) -> None:
+def rollups(data_dir: Path | None = DATA_DIR, config: Path | None = _CONFIG, token: str | None = TOKEN) -> None:
     """Refresh the rollup buckets that writes since the last refresh made stale."""
     settings = make_settings(config, data_dir)
     client = client_for(settings, token)
@@ -49,9 +48,9 @@ def rollups(data_dir: Path | None = _DATA, config: Path | None = _CONFIG, token:
 
 def retention(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go; delete nothing."),
-    data_dir: Path | None = _DATA,
+    data_dir: Path | None = DATA_DIR,
     config: Path | None = _CONFIG,
-    token: str | None = _TOKEN,
+    token: str | None = TOKEN,
 ) -> None:
     """Expire raw points, rollups and stored forecasts older than the retention rules allow
     (rollups outlive raw points; each series' newest forecast stays).

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api
+from gridpulse.cli.options import DATA_DIR, TOKEN, config_option
 from gridpulse.errors import QueryError
 
 if TYPE_CHECKING:
@@ -25,9 +26,7 @@ __all__ = ["query", "series"]
 
 console = Console()
 
-_DATA = typer.Option(None, "--data-dir", help="Folder of the store file (default ./data).")
-_CONFIG = typer.Option(None, "--config", help="TOML config file.")
-_TOKEN = typer.Option(None, "--token", envvar="GRIDPULSE_TOKEN", help="Bearer token for a server with auth.")
+_CONFIG = config_option()
 
 
 def _print_table(rows: list[dict[str, Any]], title: str) -> None:
@@ -61,9 +60,9 @@ def query(
     as_of: str | None = typer.Option(None, "--as-of", help="Read what was known at this instant."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or parquet."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
-    data_dir: Path | None = _DATA,
+    data_dir: Path | None = DATA_DIR,
     config: Path | None = _CONFIG,
-    token: str | None = _TOKEN,
+    token: str | None = TOKEN,
 ) -> None:
     """Read one series, raw or bucketed, in any time zone."""
     if fmt not in (*FORMATS, "table"):
@@ -136,9 +135,9 @@ def series(
     metric: str | None = typer.Option(None, "--metric", "-m", help="Metric name."),
     tag: list[str] | None = typer.Option(None, "--tag", help="key:value, repeatable."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    data_dir: Path | None = _DATA,
+    data_dir: Path | None = DATA_DIR,
     config: Path | None = _CONFIG,
-    token: str | None = _TOKEN,
+    token: str | None = TOKEN,
 ) -> None:
     """List series in the catalogue."""
     settings = make_settings(config, data_dir)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from gridpulse.cli.context import make_settings, read_server_record, remove_server_record, write_server_record
+from gridpulse.cli.options import DATA_DIR
 from gridpulse.config import Settings, validate
 from gridpulse.errors import ConfigError, StoreUnavailable
 
@@ -113,9 +114,7 @@ def run_server(settings: Settings) -> None:
 
 
 def serve(
-    data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Folder of the store file (default ./data)."
-    ),
+    data_dir: Path | None = DATA_DIR,
     host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
     port: int | None = typer.Option(None, help="HTTP port (default 7001; 0 picks a free one)."),
     extra_port: list[int] | None = typer.Option(

@@ -8,16 +8,27 @@ from __future__ import annotations
 
 from gridpulse.forecast.backtest import BacktestResult, backtest
 from gridpulse.forecast.history import History, on_grid
-from gridpulse.forecast.models import MODELS, LightGBMModel, Model, MSTLModel, SeasonalNaive, make_model
+from gridpulse.forecast.models import (
+    MODELS,
+    EnsembleModel,
+    LightGBMModel,
+    LinearModel,
+    Model,
+    MSTLModel,
+    SeasonalNaive,
+    make_model,
+)
 from gridpulse.forecast.result import LEVELS, Forecast
 
 __all__ = [
     "LEVELS",
     "MODELS",
     "BacktestResult",
+    "EnsembleModel",
     "Forecast",
     "History",
     "LightGBMModel",
+    "LinearModel",
     "MSTLModel",
     "Model",
     "SeasonalNaive",

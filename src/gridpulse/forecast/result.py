@@ -11,7 +11,7 @@ import pyarrow as pa
 from gridpulse.forecast.history import F64, US_PER_S
 from gridpulse.model import FORECAST_VALUES_SCHEMA
 
-__all__ = ["LEVELS", "Forecast", "error_quantiles", "floored_like", "with_bounds"]
+__all__ = ["LEVELS", "Forecast", "HeldOut", "error_quantiles", "floored_like", "with_bounds"]
 
 #: The central prediction intervals every model gives. [%]
 LEVELS = (80, 95)
@@ -53,6 +53,24 @@ class Forecast:
         cols = [pa.array(self.ts_us()).cast(pa.timestamp("us")).cast(FORECAST_VALUES_SCHEMA.field("ts").type)]
         cols += [pa.array(getattr(self, c), pa.float64()) for c in ("mean", "lo80", "hi80", "lo95", "hi95")]
         return pa.Table.from_arrays(cols, schema=FORECAST_VALUES_SCHEMA)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A fitted model's forecasts of origins whose targets its fit never saw: what its bounds
+    come from, and what a blend of models is weighed on.
+
+    Attributes:
+        origin: grid index of each origin (its first step), oldest first.
+        actual, mean: (origins, steps): what came and what was forecast, in the series' unit.
+        spread: per origin, the series' spread at that origin (`features.level_and_scale`): errors
+            are divided by it before their quantiles are taken. [series' unit]
+    """
+
+    origin: npt.NDArray[np.int64]
+    actual: F64
+    mean: F64
+    spread: F64
 
 
 def error_quantiles(errors: F64) -> F64:

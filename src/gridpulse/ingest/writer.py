@@ -11,6 +11,12 @@ to GROUP_DELAY_S for their requests. DuckDB appends a group of at least a row gr
 rows) straight to the file, while smaller commits go through the WAL; with four HTTP clients
 of 50,000-row bodies, groups grew from 1.6 requests on average and commits took less time per
 row (benchmarks/README.md). A lone producer never waits: nobody else is announced.
+
+Taps (`tap(select, deliver)`) see the committed rows without a second pass over them: `select` is
+applied to each batch as the store consumes it (a request's batches may be a one-shot spill
+file) and keeps the rows someone watches, e.g. those of metrics an alert rule names; `deliver`
+gets them on the writer thread once the group committed, before its requests are acknowledged.
+With no tap, requests go to the store untouched.
 """
 
 from __future__ import annotations
@@ -21,19 +27,26 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
+
+import pyarrow as pa
 
 from gridpulse.errors import StoreError
 from gridpulse.model import WriteResult
 from gridpulse.store.base import Store, WriteRequest
 
-__all__ = ["GROUP_DELAY_S", "GROUP_TARGET_ROWS", "CommitCallback", "Writer"]
+__all__ = ["GROUP_DELAY_S", "GROUP_TARGET_ROWS", "CommitCallback", "TapDeliver", "TapSelect", "Writer"]
 
 log = logging.getLogger(__name__)
 
 #: Called after each commit with the requests and their results (e.g. in-stream alert rules).
 CommitCallback = Callable[[Sequence[WriteRequest], Sequence[WriteResult]], None]
+#: Keeps the rows of one batch (KEYED_BATCH_SCHEMA or its encoded form) a tap wants, or None.
+TapSelect = Callable[[pa.Table], "pa.Table | None"]
+#: Gets, on the writer thread, the rows `select` kept from a group that committed (never empty).
+TapDeliver = Callable[[list[pa.Table]], None]
 
 _STOP = object()
 
@@ -53,6 +66,7 @@ class Writer:
         self.group_delay_s = group_delay_s
         self._queue: queue.Queue[object] = queue.Queue()
         self._callbacks: list[CommitCallback] = []
+        self._taps: list[tuple[TapSelect, TapDeliver]] = []
         self._thread = threading.Thread(target=self._run, name="gridpulse-writer", daemon=True)
         self._started = False
         self._stopped = False
@@ -63,6 +77,13 @@ class Writer:
     def on_commit(self, callback: CommitCallback) -> None:
         """Register a callback run on the writer thread after every commit."""
         self._callbacks.append(callback)
+
+    def tap(self, select: TapSelect, deliver: TapDeliver) -> None:
+        """Register a tap: `select` runs on each batch as it is committed, `deliver` after the
+        commit, before the requests are acknowledged, with what it kept (rows of a group that
+        failed are never delivered). Register taps before `start`; both run on the writer thread:
+        `select` must be cheap and vectorised, `deliver` must only hand the rows on."""
+        self._taps.append((select, deliver))
 
     def start(self) -> Writer:
         if not self._started:
@@ -148,8 +169,11 @@ class Writer:
 
     def _commit(self, group: list[tuple[WriteRequest, Future[WriteResult]]]) -> None:
         requests = [req for req, _ in group]
+        kept: list[list[pa.Table]] = [[] for _ in self._taps]
         try:
-            results = self.store.write_group(requests)
+            # tapped copies: the originals stay as they were for the one-by-one retry
+            tapped = [replace(r, batches=self._tapped(r.batches, kept)) for r in requests] if self._taps else requests
+            results = self.store.write_group(tapped)
         except BaseException as exc:
             if len(group) == 1:
                 group[0][1].set_exception(exc)
@@ -159,6 +183,13 @@ class Writer:
                 self._commit([one])
             return
         self.commits += 1
+        # taps first: once a client has its 2xx, whoever taps (the alert rules) has the rows
+        for (_, deliver), rows in zip(self._taps, kept, strict=True):
+            if rows:
+                try:
+                    deliver(rows)
+                except Exception:
+                    log.exception("tap %r failed", deliver)
         for (_, fut), res in zip(group, results, strict=True):
             fut.set_result(res)
         for cb in self._callbacks:
@@ -166,6 +197,21 @@ class Writer:
                 cb(requests, results)
             except Exception:
                 log.exception("commit callback %r failed", cb)
+
+    def _tapped(self, batches: Iterable[pa.Table], kept: list[list[pa.Table]]) -> Iterator[pa.Table]:
+        """The batches unchanged, each first shown to every tap's `select`."""
+        for batch in batches:
+            for (select, _), into in zip(self._taps, kept, strict=True):
+                if not batch.num_rows:
+                    continue
+                try:
+                    rows = select(batch)
+                except Exception:  # a tap must never fail a write
+                    log.exception("tap select %r failed on a batch; its rows are not tapped", select)
+                    continue
+                if rows is not None and rows.num_rows:
+                    into.append(rows)
+            yield batch
 
 
 def _rows(item: object) -> int:

@@ -205,7 +205,7 @@ def step_of_s(step_s: int) -> Resolution:
 def model_for(settings: Settings, name: str | None = None) -> Model:
     """The model `name` (default `[forecast] model`) set up for the configured horizon."""
     chosen = name or settings.forecast.model
-    if chosen == "lightgbm":
+    if chosen in ("lightgbm", "linear", "ensemble"):  # the models that learn a horizon
         return make_model(chosen, horizon_hours=settings.forecast.horizon_days * 24)
     try:
         return make_model(chosen)

@@ -22,11 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gridpulse.errors import StoreError
-from gridpulse.model import SeriesKey
+from gridpulse.model import Quality, SeriesKey
 
 __all__ = ["NAIVE_TS", "PreparedBatch", "distinct_keys", "prepare_batch"]
 
 NAIVE_TS = pa.timestamp("us")
+_ESTIMATED = pa.scalar(int(Quality.ESTIMATED), pa.int8())
 _KEY_COLUMNS = ("entity_kind", "entity_id", "metric")
 _NO_MARK = np.iinfo(np.int64).min
 
@@ -146,10 +147,16 @@ def prepare_batch(
     if _has_duplicates(key_i, len(ids), ts_us):
         # the body's order is the order of events: the last row of a repeated (series, ts) wins
         keep_last = pc.ScalarAggregateOptions(skip_nulls=False)
-        table = (
-            pa.table({"k": key_i, "ts": ts, "value": value, "quality": quality})
-            .group_by(["k", "ts"], use_threads=False)
-            .aggregate([("value", "last", keep_last), ("quality", "last", keep_last)])
+        rows_in = pa.table({"k": key_i, "ts": ts, "value": value, "quality": quality})
+        estimated = pc.equal(quality, _ESTIMATED)
+        if pc.any(estimated).as_py():
+            # except that an estimate never replaces an actual or edited read: estimates go first
+            # (a stable sort keeps each group's order), so the last row is a read whenever the
+            # batch has one for that (series, ts)
+            order = np.argsort(~estimated.to_numpy(zero_copy_only=False), kind="stable")
+            rows_in = rows_in.take(order)
+        table = rows_in.group_by(["k", "ts"], use_threads=False).aggregate(
+            [("value", "last", keep_last), ("quality", "last", keep_last)]
         )
         duplicates = len(key_i) - table.num_rows
         key_i = table.column("k").to_numpy()

@@ -1,20 +1,25 @@
-"""The forecasting models, by name: seasonal-naive (the baseline), lightgbm (global), mstl (local)."""
+"""The forecasting models, by name: seasonal-naive (the baseline), lightgbm and linear (global),
+mstl (local), ensemble (lightgbm and linear blended)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gridpulse.forecast.models.base import Model
+from gridpulse.forecast.models.ensemble import EnsembleModel
 from gridpulse.forecast.models.gbm import LightGBMModel
+from gridpulse.forecast.models.linear import LinearModel
 from gridpulse.forecast.models.naive import SeasonalNaive
 from gridpulse.forecast.models.stats import MSTLModel
 
-__all__ = ["MODELS", "LightGBMModel", "MSTLModel", "Model", "SeasonalNaive", "make_model"]
+__all__ = ["MODELS", "EnsembleModel", "LightGBMModel", "LinearModel", "MSTLModel", "Model", "SeasonalNaive", "make_model"]
 
 MODELS: dict[str, type[Model]] = {
     SeasonalNaive.name: SeasonalNaive,
     LightGBMModel.name: LightGBMModel,
     MSTLModel.name: MSTLModel,
+    LinearModel.name: LinearModel,
+    EnsembleModel.name: EnsembleModel,
 }
 
 

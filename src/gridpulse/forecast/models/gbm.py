@@ -24,7 +24,7 @@ from gridpulse.errors import GridpulseError
 from gridpulse.forecast.features import FeatureRows, feature_rows
 from gridpulse.forecast.history import F64, History
 from gridpulse.forecast.models.base import Model
-from gridpulse.forecast.result import Forecast, error_quantiles, with_bounds
+from gridpulse.forecast.result import Forecast, HeldOut, error_quantiles, with_bounds
 
 __all__ = ["LightGBMModel"]
 
@@ -58,6 +58,8 @@ class LightGBMModel(Model):
             (at most a quarter of them).
         objective: LightGBM's loss: "l1" (default) or "l2".
         refit: fit again on every origin after calibrating (twice the time; see above).
+        keep_held_out: keep the calibration origins' forecasts (`held_out`) after `fit`, for an
+            ensemble.
         rounds, learning_rate, num_leaves, min_data_in_leaf: LightGBM's.
         threads: LightGBM threads; 0: one per core.
         seed: for repeatable fits.
@@ -81,6 +83,7 @@ class LightGBMModel(Model):
         seed: int = 7,
         objective: str = "l1",
         refit: bool = False,
+        keep_held_out: bool = False,
     ) -> None:
         self.horizon_hours = horizon_hours
         self.stride_hours = stride_hours
@@ -95,6 +98,8 @@ class LightGBMModel(Model):
         self.seed = seed
         self.objective = objective
         self.refit = refit
+        self.keep_held_out = keep_held_out
+        self.held_out: dict[str, HeldOut] = {}
         self._booster: Any = None
         self._names: tuple[str, ...] = ()
         self._quantiles: dict[str, F64] = {}  # series name -> (days ahead, 4) scaled error quantiles
@@ -136,7 +141,7 @@ class LightGBMModel(Model):
 
     def fit(self, histories: Sequence[History]) -> LightGBMModel:
         lgb = _lightgbm()
-        self._quantiles = {}  # a refit forgets the previous fit's series
+        self._quantiles, self.held_out = {}, {}  # a refit forgets the previous fit's series
         per = [self._origins(h) for h in histories]
         total = sum(len(o) * self._steps(h) for h, o in zip(histories, per, strict=True))
         if total > self.max_rows:  # thin every series' origins evenly, keeping the newest
@@ -198,7 +203,10 @@ class LightGBMModel(Model):
         """Scaled error quantiles per series and day ahead, from the held-out origins."""
         pooled: dict[int, list[F64]] = {}
         for h, rows in calib:
-            err = rows.y - self._booster.predict(rows.x)
+            pred = self._booster.predict(rows.x)
+            err = rows.y - pred
+            if self.keep_held_out:
+                self.held_out[h.name] = _held_out(rows, pred, self._steps(h))
             day = rows.step // h.steps_per(86_400)
             q = np.zeros((int(day.max()) + 1, 4))
             for d in range(len(q)):
@@ -223,6 +231,17 @@ class LightGBMModel(Model):
             per_step = q[day] * rows.scale[:, None]
             out.append(with_bounds(h.name, h.end_us, h.step_s, mean, per_step, series_id=h.series_id))
         return out
+
+
+def _held_out(rows: FeatureRows, pred: F64, steps: int) -> HeldOut:
+    """The calibration rows (origin-major, `steps` per origin) as forecasts in the series' unit."""
+    shape = (-1, steps)
+    return HeldOut(
+        origin=rows.origin.reshape(shape)[:, 0].copy(),
+        actual=(rows.loc + rows.y * rows.scale).reshape(shape),
+        mean=(rows.loc + pred * rows.scale).reshape(shape),
+        spread=rows.scale.reshape(shape)[:, 0].copy(),
+    )
 
 
 def _subset(rows: FeatureRows, mask: npt.NDArray[np.bool_]) -> FeatureRows:

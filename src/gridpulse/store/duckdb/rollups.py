@@ -31,6 +31,8 @@ from gridpulse.store.base import Agg, Resolution
 from gridpulse.timeutil import zone
 
 __all__ = [
+    "ESTIMATED_SINCE",
+    "ESTIMATED_SQL",
     "MAX_AT_SQL",
     "MIN_AT_SQL",
     "Grain",
@@ -82,6 +84,10 @@ _SPAN_SQL = {
         "timezone(s.tz, date_trunc('month', timezone(s.tz, r.hi AT TIME ZONE 'UTC')) + INTERVAL '1 month')::TIMESTAMP",
     ),
 }
+#: values of a bucket that are estimates (quality 1, gridpulse.quality), null ones included
+ESTIMATED_SQL = "count(*) FILTER (WHERE {q} = 1)"
+#: the schema version whose rollups have the `estimated` column (schema.py)
+ESTIMATED_SINCE = 8
 #: when a bucket's extreme first happened (ties go to the earliest instant, as in the analytics)
 MIN_AT_SQL = "arg_min({ts}, ({value}, epoch_us({ts}))) FILTER (WHERE {value} IS NOT NULL)"
 MAX_AT_SQL = "arg_max({ts}, ({value}, -epoch_us({ts}))) FILTER (WHERE {value} IS NOT NULL)"
@@ -173,7 +179,7 @@ def refresh(con: duckdb.DuckDBPyConnection) -> RefreshStats:
                                min(p.ts) FILTER (WHERE p.value IS NOT NULL), arg_min(p.value, p.ts),
                                max(p.ts) FILTER (WHERE p.value IS NOT NULL), arg_max(p.value, p.ts),
                                count(*), {MIN_AT_SQL.format(ts="p.ts", value="p.value")},
-                               {MAX_AT_SQL.format(ts="p.ts", value="p.value")}
+                               {MAX_AT_SQL.format(ts="p.ts", value="p.value")}, {ESTIMATED_SQL.format(q="p.quality")}
                         FROM points p
                         JOIN gp_span x ON p.series_id = x.series_id AND p.ts >= x.lo AND p.ts < x.hi
                         JOIN series s ON s.series_id = p.series_id
@@ -217,8 +223,8 @@ _COMBINE_AT = {
     Agg.MAX: MAX_AT_SQL.format(ts="r.max_at", value="r.max"),
 }
 _ONE_ROW_AT = {Agg.MIN: "r.min_at", Agg.MAX: "r.max_at"}
-_NULLS_ONE_ROW = "r.rows - r.count AS nulls"
-_NULLS_COMBINED = "(sum(r.rows) - sum(r.count))::BIGINT AS nulls"
+_NULLS_ONE_ROW = "r.rows - r.count AS nulls, r.estimated AS estimated"
+_NULLS_COMBINED = "(sum(r.rows) - sum(r.count))::BIGINT AS nulls, sum(r.estimated)::BIGINT AS estimated"
 _ONE_ROW = {
     Agg.SUM: "r.sum",
     Agg.AVG: "r.sum / nullif(r.count, 0)",
@@ -351,7 +357,7 @@ def plan_read(
 def read_sql(
     plan: RollupRead, agg: Agg, where: str, params: list[Any], *, by_series: bool
 ) -> tuple[str, list[Any]]:
-    """SELECT [series_id,] ts, value, count, nulls (and for MIN and MAX, at) from the rollups rows
+    """SELECT [series_id,] ts, value, count, nulls, estimated (and for MIN and MAX, at) from the rollups rows
     matching `where` (on r), unordered."""
     key = "r.series_id, " if by_series else ""
     if plan.one_row:

@@ -136,6 +136,120 @@ _V4 = [
         hi95 DOUBLE)""",
 ]
 
+# Anomalies and validation (store/duckdb/anomalies.py, store/duckdb/quality.py): one row per
+# anomaly window a detector found (its status changes, its finding is re-scored in place on a
+# re-scan), and one row per series, local day and validation rule (replaced by each check run).
+_V5 = [
+    """CREATE SEQUENCE IF NOT EXISTS anomaly_id_seq START 1""",
+    """CREATE TABLE IF NOT EXISTS anomalies (
+        anomaly_id BIGINT NOT NULL,
+        series_id INTEGER NOT NULL,
+        ts_start TIMESTAMP NOT NULL,
+        ts_end TIMESTAMP NOT NULL,
+        kind VARCHAR NOT NULL,
+        score DOUBLE NOT NULL,
+        severity VARCHAR NOT NULL,
+        detector VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        forecast_id BIGINT,
+        value DOUBLE,
+        expected DOUBLE,
+        status VARCHAR NOT NULL,
+        detected_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS validation_results (
+        series_id INTEGER NOT NULL,
+        day DATE NOT NULL,
+        rule VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        count INTEGER NOT NULL,
+        expected INTEGER,
+        first_ts TIMESTAMP,
+        detail VARCHAR NOT NULL DEFAULT '',
+        checked_at TIMESTAMP NOT NULL)""",
+]
+
+# Alerting (store/duckdb/alerts.py): rules made through the API (config rules are not stored),
+# one row per alert (a rule's group from firing to resolved, its current state), the history of
+# every alert's transitions and notifications, and silences.
+_V6 = [
+    """CREATE TABLE IF NOT EXISTS alert_rules (
+        name VARCHAR PRIMARY KEY,
+        spec VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL)""",
+    """CREATE SEQUENCE IF NOT EXISTS alert_id_seq START 1""",
+    """CREATE TABLE IF NOT EXISTS alerts (
+        alert_id BIGINT NOT NULL,
+        rule VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        group_key VARCHAR NOT NULL,
+        series VARCHAR NOT NULL DEFAULT '[]',
+        state VARCHAR NOT NULL,
+        severity VARCHAR NOT NULL,
+        summary VARCHAR NOT NULL DEFAULT '',
+        labels VARCHAR NOT NULL DEFAULT '{}',
+        value DOUBLE,
+        value_ts TIMESTAMP,
+        started_at TIMESTAMP NOT NULL,
+        resolved_at TIMESTAMP,
+        updated_at TIMESTAMP NOT NULL,
+        acknowledged_by VARCHAR,
+        acknowledged_at TIMESTAMP,
+        silence_id BIGINT,
+        notifications_sent INTEGER NOT NULL DEFAULT 0)""",
+    """CREATE TABLE IF NOT EXISTS alert_events (
+        alert_id BIGINT NOT NULL,
+        "at" TIMESTAMP NOT NULL,
+        event VARCHAR NOT NULL,
+        detail VARCHAR NOT NULL DEFAULT '{}')""",
+    """CREATE SEQUENCE IF NOT EXISTS silence_id_seq START 1""",
+    """CREATE TABLE IF NOT EXISTS alert_silences (
+        silence_id BIGINT PRIMARY KEY,
+        rule VARCHAR NOT NULL DEFAULT '',
+        series VARCHAR NOT NULL DEFAULT '',
+        starts_at TIMESTAMP NOT NULL,
+        until TIMESTAMP NOT NULL,
+        created_by VARCHAR NOT NULL DEFAULT '',
+        comment VARCHAR NOT NULL DEFAULT '',
+        created_at TIMESTAMP NOT NULL)""",
+]
+
+# Job history and source state (store/duckdb/jobs.py): one row per run of a scheduled job,
+# inserted when it starts (a crash leaves it `running`, marked `interrupted` at the next start);
+# per source and key (vendor channel, series), the watermark its committed rows reach.
+_V7 = [
+    """CREATE SEQUENCE IF NOT EXISTS job_run_id_seq START 1""",
+    """CREATE TABLE IF NOT EXISTS job_runs (
+        run_id BIGINT PRIMARY KEY,
+        job VARCHAR NOT NULL,
+        cause VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        ended_at TIMESTAMP,
+        status VARCHAR NOT NULL,
+        rows BIGINT,
+        rejects BIGINT,
+        failures INTEGER,
+        error VARCHAR,
+        detail VARCHAR NOT NULL DEFAULT '{}')""",
+    """CREATE TABLE IF NOT EXISTS source_state (
+        source VARCHAR NOT NULL,
+        key VARCHAR NOT NULL,
+        watermark TIMESTAMP,
+        last_success_at TIMESTAMP,
+        detail VARCHAR NOT NULL DEFAULT '{}',
+        PRIMARY KEY (source, key))""",
+]
+
+# How many of each rollup bucket's values are estimates (quality 1), so every bucketed read says
+# how much of a bucket was estimated (gridpulse.quality). Every series is rolled up again.
+_V8 = [
+    """ALTER TABLE rollups ADD COLUMN IF NOT EXISTS estimated BIGINT""",
+    """INSERT INTO rollup_dirty (series_id, ts_min, ts_max)
+       SELECT series_id, min(ts), max(ts) FROM points GROUP BY series_id""",
+]
+
 #: (version, statements), applied in order; each version in one transaction.
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4)]
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6), (7, _V7), (8, _V8)
+]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

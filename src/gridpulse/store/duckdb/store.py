@@ -28,7 +28,13 @@ import pyarrow.compute as pc
 
 from gridpulse.arrays import lexsort_order
 from gridpulse.errors import NotFound, QueryError, SchemaMismatch, StoreError, StoreUnavailable
-from gridpulse.model import ForecastRun, Quality, Series, SeriesKey, WriteResult
+from gridpulse.model import (
+    ForecastRun,
+    Quality,
+    Series,
+    SeriesKey,
+    WriteResult,
+)
 from gridpulse.store.base import (
     REFERENCE_KINDS,
     Agg,
@@ -38,7 +44,11 @@ from gridpulse.store.base import (
     StoreOptions,
     WriteRequest,
 )
+from gridpulse.store.duckdb import alerts as alert_sql
+from gridpulse.store.duckdb import anomalies as anomaly_sql
 from gridpulse.store.duckdb import forecasts, rollups
+from gridpulse.store.duckdb import jobs as job_sql
+from gridpulse.store.duckdb import quality as quality_sql
 from gridpulse.store.duckdb.catalogue import (
     SERIES_COLUMNS,
     SeriesCatalogue,
@@ -46,6 +56,7 @@ from gridpulse.store.duckdb.catalogue import (
     series_from_row,
 )
 from gridpulse.store.duckdb.freshness import RollupFreshness
+from gridpulse.store.duckdb.records import RecordKeeping
 from gridpulse.store.duckdb.schema import MIGRATIONS, SCHEMA_VERSION
 from gridpulse.store.prepare import NAIVE_TS, distinct_keys, prepare_batch
 from gridpulse.store.retention import ExpiryPlan, ExpiryReport
@@ -115,10 +126,11 @@ def _ids_sql(col: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
 
 
 def _extras_sql(agg: Agg) -> str:
-    """The columns every bucket has besides value and count: nulls (null values left out), and
-    for MIN and MAX `at` (when the extreme first happened), so what the analytics would note or
-    report on the raw points can come from the rollups."""
-    nulls = ", count(*) - count(value) AS nulls"
+    """The columns every bucket has besides value and count: nulls (null values left out),
+    estimated (values that are estimates, quality 1), and for MIN and MAX `at` (when the extreme
+    first happened), so what the analytics would note or report on the raw points can come from
+    the rollups."""
+    nulls = ", count(*) - count(value) AS nulls, " + rollups.ESTIMATED_SQL.format(q="quality") + " AS estimated"
     if agg is Agg.MIN:
         return nulls + ", " + rollups.MIN_AT_SQL.format(ts="ts", value="value") + ' AS "at"'
     if agg is Agg.MAX:
@@ -170,7 +182,7 @@ class _Txn:
     dirty: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
-class DuckDBStore:
+class DuckDBStore(RecordKeeping):
     """The Store protocol on one DuckDB file (or `duckdb:///:memory:` for throwaway use)."""
 
     def __init__(self, url: str, options: StoreOptions | None = None) -> None:
@@ -209,10 +221,21 @@ class DuckDBStore:
         self._ref_cols: dict[str, list[str]] = {}
         # a read-only store is not migrated: one from before forecasts has no forecast tables
         self._has_forecasts = True
+        self._has_quality = True  # anomalies and validation results (schema 5)
+        # rollups count their estimates since schema 8; an older read-only file reads buckets
+        # from the points, which have the quality of each
+        self._rollups_count_estimates = True
+        self._has_alerts = True  # alert rules, alerts, silences (schema 6)
+        self._has_jobs = True  # job runs and source state (schema 7)
         if not read_only:
             self._migrate()
         else:
-            self._has_forecasts = self._check_version() >= forecasts.SCHEMA_SINCE
+            version = self._check_version()
+            self._has_forecasts = version >= forecasts.SCHEMA_SINCE
+            self._has_quality = version >= anomaly_sql.SCHEMA_SINCE
+            self._rollups_count_estimates = version >= rollups.ESTIMATED_SINCE
+            self._has_alerts = version >= alert_sql.SCHEMA_SINCE
+            self._has_jobs = version >= job_sql.SCHEMA_SINCE
         self._load_caches()
 
     # ------------------------------------------------------------------ lifecycle
@@ -660,7 +683,7 @@ class DuckDBStore:
     def _bucket_sql(
         resolution: Resolution, agg: Agg, tz: str, source: str, params: list[Any], *, by_series: bool
     ) -> tuple[str, list[Any]]:
-        """SQL bucketing `source` (rows ts naive UTC, value[, series_id]) on local wall time in `tz`.
+        """SQL bucketing `source` (rows ts naive UTC, value, quality[, series_id]) on local wall time in `tz`.
 
         Every ts out is naive UTC (_run makes it aware in Arrow: DuckDB's AT TIME ZONE cost
         2 ms per 30,000 rows). RAW rows come ordered, buckets unordered (the caller orders them).
@@ -686,12 +709,12 @@ class DuckDBStore:
             # hours of a fall-back night stay two buckets
             sql = (
                 f"SELECT {key}ts - (lt - time_bucket(INTERVAL '{width}', lt)) AS ts, {aggs} "
-                f"FROM (SELECT {key}ts, value, timezone(?, ts AT TIME ZONE 'UTC') AS lt FROM ({source})) "
+                f"FROM (SELECT {key}ts, value, quality, timezone(?, ts AT TIME ZONE 'UTC') AS lt FROM ({source})) "
                 f"GROUP BY {group}"
             )
             return sql, [tz, *params]
         unit = _TRUNC_UNIT[resolution]
-        at = ', nulls, "at"' if agg in (Agg.MIN, Agg.MAX) else ", nulls"
+        at = ', nulls, estimated, "at"' if agg in (Agg.MIN, Agg.MAX) else ", nulls, estimated"
         if rollups.zone_fits(tz, 24 * 60):  # UTC and its aliases: local days are UTC days
             return (
                 f"SELECT {key}date_trunc('{unit}', ts) AS ts, {aggs} FROM ({source}) GROUP BY {group}",
@@ -756,14 +779,14 @@ class DuckDBStore:
 
         def from_points(which: Sequence[int]) -> tuple[str, list[Any]]:
             cond, id_params = _ids_sql("series_id", which)
-            source = f"SELECT series_id, ts, value FROM points WHERE {cond}" + "".join(
+            source = f"SELECT series_id, ts, value, quality FROM points WHERE {cond}" + "".join(
                 f" AND {c}" for c in where
             )
             return self._bucket_sql(resolution, agg, tz, source, [*id_params, *rng], by_series=by_series)
 
         zones, coarsest = self._catalogue.zones_and_coarsest(ids)
         plan = rollups.plan_read(resolution, agg, tz, zones, start, end, coarsest_interval_s=coarsest)
-        if plan is None or not ids:
+        if plan is None or not ids or not self._rollups_count_estimates:
             return from_points(ids)
         stale: set[int] = set()
         if not clean:  # written since the last refresh, maybe
@@ -852,7 +875,10 @@ class DuckDBStore:
     ) -> pa.Table:
         ids = [int(i) for i in series_ids if groups is None or int(i) in groups]
         codes = {int(groups[i]) for i in ids} if groups is not None else {0}
-        sums = "sum(i.value) AS value, sum(i.count)::BIGINT AS count, count(i.value) AS series, sum(i.nulls)::BIGINT AS nulls"
+        sums = (
+            "sum(i.value) AS value, sum(i.count)::BIGINT AS count, count(i.value) AS series, "
+            "sum(i.nulls)::BIGINT AS nulls, sum(i.estimated)::BIGINT AS estimated"
+        )
 
         def build(con: duckdb.DuckDBPyConnection, clean: bool) -> tuple[str, list[Any]]:
             if resolution is Resolution.RAW:
@@ -860,7 +886,8 @@ class DuckDBStore:
                 cond, id_params = _ids_sql("series_id", ids)
                 inner = (
                     "SELECT series_id, ts, value, (value IS NOT NULL)::BIGINT AS count, "
-                    f"(value IS NULL)::BIGINT AS nulls FROM points WHERE {' AND '.join([cond, *where])}"
+                    "(value IS NULL)::BIGINT AS nulls, (quality = 1)::BIGINT AS estimated "
+                    f"FROM points WHERE {' AND '.join([cond, *where])}"
                 )
                 inner_params = [*id_params, *rng]
             else:
@@ -1012,6 +1039,13 @@ class DuckDBStore:
             raise QueryError(f"listing forecasts failed: {exc}") from exc
         finally:
             con.close()
+
+    def read_superseded(
+        self, series_ids: Sequence[int], *, start: datetime | None = None, end: datetime | None = None
+    ) -> pa.Table:
+        cond, id_params = _ids_sql("series_id", series_ids)
+        sql, params = quality_sql.superseded_sql(cond, id_params, start, end)
+        return self._run(sql, params, f"reading superseded versions of {len(series_ids)} series", None)
 
     def list_reference(self, kind: str) -> list[dict[str, Any]]:
         if kind not in REFERENCE_KINDS:

@@ -1,0 +1,40 @@
+"""Options and small helpers every command group shares, declared once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import typer
+
+from gridpulse.errors import QueryError
+
+__all__ = ["DATA_DIR", "OUTPUT_FORMAT", "TOKEN", "check_format", "config_option", "without_none"]
+
+DATA_DIR: Any = typer.Option(None, "--data-dir", help="Folder of the store file (default ./data).")
+TOKEN: Any = typer.Option(
+    None, "--token", envvar="GRIDPULSE_TOKEN", help="Bearer token for a server with auth."
+)
+OUTPUT_FORMAT: Any = typer.Option("table", "--format", "-f", help="table or json.")
+
+
+def config_option(section: str = "") -> Any:
+    """The --config option; `section` names the settings a command reads there, e.g. "alerts.*"
+    (not "[alerts]": Rich would take the brackets for markup)."""
+    where = f" (the {section} settings live there)" if section else ""
+    return typer.Option(None, "--config", help=f"TOML config file{where}.")
+
+
+def check_format(fmt: str, allowed: Sequence[str] = ("table", "json")) -> None:
+    """Refuse an output format the command cannot write, naming those it can.
+
+    Raises:
+        QueryError: fmt is not one of allowed.
+    """
+    if fmt not in allowed:
+        raise QueryError(f"--format {fmt!r} is not one of {', '.join(allowed)}")
+
+
+def without_none(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters that were given, for a query string or a JSON body."""
+    return {k: v for k, v in params.items() if v is not None}
