@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api
+from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api, server_or_local
 from gridpulse.cli.options import DATA_DIR, OUTPUT_FORMAT, TOKEN, config_option
 from gridpulse.errors import QueryError
 
@@ -94,20 +94,19 @@ def ack(
 ) -> None:
     """Acknowledge an open alert: it stays open until its condition clears."""
     settings = make_settings(config, data_dir)
-    client = client_for(settings, token)
-    if client is not None:
-        with client:
-            resp = client.post(f"/api/v1/alerts/{alert_id}/ack", json={"by": by})
-            raise_for_api(resp)
-            body = resp.json()
-    else:
+
+    def local() -> dict[str, Any]:
         from gridpulse.alerts.records import acknowledge_in_store, alert_dict
 
         store = open_local_store(settings, read_only=False)
         try:
-            body = alert_dict(acknowledge_in_store(store, alert_id, by))
+            return alert_dict(acknowledge_in_store(store, alert_id, by))
         finally:
             store.close()
+
+    body = server_or_local(
+        settings, token, lambda c: c.post(f"/api/v1/alerts/{alert_id}/ack", json={"by": by}), local
+    )
     _emit(body, fmt, lambda b: console.print(f"alert {b['alert_id']} acknowledged by {b['acknowledged_by']}"))
 
 
@@ -131,21 +130,18 @@ def silence(
     settings = make_settings(config, data_dir)
     req = {k: v for k, v in {"rule": rule, "series": series, "until": until, "duration": duration,
                              "comment": comment, "by": by}.items() if v}  # fmt: skip
-    client = client_for(settings, token)
-    if client is not None:
-        with client:
-            resp = client.post("/api/v1/alerts/silences", json=req)
-            raise_for_api(resp)
-            body = resp.json()
-    else:
+
+    def local() -> dict[str, Any]:
         from gridpulse.alerts.records import parse_silence, silence_dict
 
         record = parse_silence(req)
         store = open_local_store(settings, read_only=False)
         try:
-            body = silence_dict(store.save_silence(record))
+            return silence_dict(store.save_silence(record))
         finally:
             store.close()
+
+    body = server_or_local(settings, token, lambda c: c.post("/api/v1/alerts/silences", json=req), local)
     _emit(body, fmt, lambda b: console.print(f"silence {b['silence_id']} until {b['until']}"))
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api
+from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api, server_or_local
 from gridpulse.cli.options import DATA_DIR, OUTPUT_FORMAT, TOKEN, check_format, config_option, without_none
 from gridpulse.errors import QueryError
 
@@ -143,14 +143,12 @@ def scan(
         "detector": ",".join(detector) or None,
         "tz": tz,
     }
-    client = client_for(settings, token)
-    if client is not None:
-        with client:
-            resp = client.post("/api/v1/anomalies/scan", params=without_none(params), timeout=None)
-            raise_for_api(resp)
-            body = orjson.loads(resp.content)
-    else:
-        body = _scan_local(settings, params, detector)
+    body = server_or_local(
+        settings,
+        token,
+        lambda c: c.post("/api/v1/anomalies/scan", params=without_none(params), timeout=None),
+        lambda: _scan_local(settings, params, detector),
+    )
     if fmt == "json":
         sys.stdout.buffer.write(orjson.dumps(body) + b"\n")
         return
@@ -232,14 +230,12 @@ def list_cmd(
         "limit": limit,
         "tz": tz,
     }
-    client = client_for(settings, token)
-    if client is not None:
-        with client:
-            resp = client.get("/api/v1/anomalies", params=without_none(params))
-            raise_for_api(resp)
-            body = orjson.loads(resp.content)
-    else:
-        body = _list_local(settings, params, status)
+    body = server_or_local(
+        settings,
+        token,
+        lambda c: c.get("/api/v1/anomalies", params=without_none(params)),
+        lambda: _list_local(settings, params, status),
+    )
     if fmt == "json":
         sys.stdout.buffer.write(orjson.dumps(body) + b"\n")
         return

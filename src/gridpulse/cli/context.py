@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ __all__ = [
     "raise_for_api",
     "read_server_record",
     "remove_server_record",
+    "server_or_local",
     "write_server_record",
 ]
 
@@ -123,6 +125,23 @@ def raise_for_api(resp: httpx.Response) -> None:
     except ValueError:
         msg = resp.text
     raise GridpulseError(f"server answered {resp.status_code}: {msg}")
+
+
+def server_or_local(
+    settings: Settings,
+    token: str | None,
+    ask: Callable[[httpx.Client], httpx.Response],
+    local: Callable[[], Any],
+) -> Any:
+    """The running server's JSON answer to `ask` when one holds this data folder (its errors
+    raised as GridpulseError), else `local()`, which works on the store file itself."""
+    client = client_for(settings, token)
+    if client is None:
+        return local()
+    with client:
+        resp = ask(client)
+        raise_for_api(resp)
+        return resp.json()
 
 
 def open_local_store(settings: Settings, *, read_only: bool = True) -> Store:

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api
+from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api, server_or_local
 from gridpulse.cli.options import DATA_DIR, OUTPUT_FORMAT, TOKEN, check_format, config_option, without_none
 from gridpulse.errors import QueryError
 
@@ -131,14 +131,12 @@ def check(
         "end": end,
         "tz": tz,
     }
-    client = client_for(settings, token)
-    if client is not None:
-        with client:
-            resp = client.post("/api/v1/quality/check", params=without_none(params), timeout=None)
-            raise_for_api(resp)
-            body = orjson.loads(resp.content)
-    else:
-        body = _check_local(settings, params)
+    body = server_or_local(
+        settings,
+        token,
+        lambda c: c.post("/api/v1/quality/check", params=without_none(params), timeout=None),
+        lambda: _check_local(settings, params),
+    )
     _print(body, fmt, "validation", failures_only=not all_rows)
 
 
@@ -259,14 +257,12 @@ def show(
         "status": status,
         "tz": tz,
     }
-    client = client_for(settings, token)
-    if client is not None:
-        with client:
-            resp = client.get("/api/v1/quality", params=without_none(params))
-            raise_for_api(resp)
-            body = orjson.loads(resp.content)
-    else:
-        body = _show_local(settings, params)
+    body = server_or_local(
+        settings,
+        token,
+        lambda c: c.get("/api/v1/quality", params=without_none(params)),
+        lambda: _show_local(settings, params),
+    )
     _print(body, fmt, "stored validation results", failures_only=False)
 
 
