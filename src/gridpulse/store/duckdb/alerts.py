@@ -19,6 +19,7 @@ import orjson
 
 from gridpulse.errors import QueryError, StoreError
 from gridpulse.store.base import ALERT_STATES, AlertRecord, SilenceRecord
+from gridpulse.store.duckdb.instants import aware_utc, naive_utc
 
 __all__ = [
     "SCHEMA_SINCE",
@@ -42,16 +43,8 @@ _ALERT_COLUMNS = (
 _SILENCE_COLUMNS = "silence_id, rule, series, starts_at, until, created_by, comment, created_at"
 
 
-def _naive(ts: datetime | None, what: str) -> datetime | None:
-    if ts is None:
-        return None
-    if ts.tzinfo is None:
-        raise StoreError(f"{what} {ts.isoformat()} has no zone offset; give an aware UTC instant")
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(ts: datetime | None) -> datetime | None:
-    return None if ts is None else ts.replace(tzinfo=UTC)
+def _naive_or_none(ts: datetime | None, what: str) -> datetime | None:
+    return None if ts is None else naive_utc(ts, what)
 
 
 def list_rules(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -68,7 +61,7 @@ def insert_rule(con: duckdb.DuckDBPyConnection, name: str, spec: Mapping[str, An
         )
     con.execute(
         "INSERT INTO alert_rules VALUES (?, ?, ?)",
-        [name, orjson.dumps(dict(spec)).decode(), _naive(now, "created_at")],
+        [name, orjson.dumps(dict(spec)).decode(), _naive_or_none(now, "created_at")],
     )
 
 
@@ -91,12 +84,12 @@ def _alert_row(rec: AlertRecord, alert_id: int, now: datetime) -> list[Any]:
         rec.summary,
         orjson.dumps(dict(rec.labels)).decode(),
         rec.value,
-        _naive(rec.value_ts, "value_ts"),
-        _naive(rec.started_at, "started_at"),
-        _naive(rec.resolved_at, "resolved_at"),
+        _naive_or_none(rec.value_ts, "value_ts"),
+        _naive_or_none(rec.started_at, "started_at"),
+        _naive_or_none(rec.resolved_at, "resolved_at"),
         now,
         rec.acknowledged_by,
-        _naive(rec.acknowledged_at, "acknowledged_at"),
+        _naive_or_none(rec.acknowledged_at, "acknowledged_at"),
         rec.silence_id,
         rec.notifications_sent,
     ]
@@ -109,7 +102,7 @@ def save_alerts(
     now: datetime,
 ) -> list[AlertRecord]:
     """Insert or replace the alerts and append their events; returns them as stored."""
-    naive_now = _naive(now, "now")
+    naive_now = _naive_or_none(now, "now")
     assert naive_now is not None
     stored: list[AlertRecord] = []
     rows: list[list[Any]] = []
@@ -149,12 +142,12 @@ def _record(row: Sequence[Any]) -> AlertRecord:
         summary=row[7],
         labels=dict(orjson.loads(row[8])),
         value=row[9],
-        value_ts=_aware(row[10]),
-        started_at=_aware(row[11]) or datetime.now(UTC),
-        resolved_at=_aware(row[12]),
-        updated_at=_aware(row[13]),
+        value_ts=aware_utc(row[10]),
+        started_at=aware_utc(row[11]) or datetime.now(UTC),
+        resolved_at=aware_utc(row[12]),
+        updated_at=aware_utc(row[13]),
         acknowledged_by=row[14],
-        acknowledged_at=_aware(row[15]),
+        acknowledged_at=aware_utc(row[15]),
         silence_id=None if row[16] is None else int(row[16]),
         notifications_sent=int(row[17]),
     )
@@ -196,11 +189,11 @@ def history(con: duckdb.DuckDBPyConnection, alert_id: int) -> list[dict[str, Any
     rows = con.execute(
         'SELECT "at", event, detail FROM alert_events WHERE alert_id = ? ORDER BY "at", rowid', [alert_id]
     ).fetchall()
-    return [{"at": _aware(r[0]), "event": r[1], "detail": orjson.loads(r[2])} for r in rows]
+    return [{"at": aware_utc(r[0]), "event": r[1], "detail": orjson.loads(r[2])} for r in rows]
 
 
 def save_silence(con: duckdb.DuckDBPyConnection, silence: SilenceRecord, now: datetime) -> SilenceRecord:
-    starts, until = _naive(silence.starts_at, "starts_at"), _naive(silence.until, "until")
+    starts, until = _naive_or_none(silence.starts_at, "starts_at"), _naive_or_none(silence.until, "until")
     assert starts is not None and until is not None
     if until <= starts:
         raise QueryError(
@@ -212,7 +205,7 @@ def save_silence(con: duckdb.DuckDBPyConnection, silence: SilenceRecord, now: da
     con.execute(
         f"INSERT INTO alert_silences ({_SILENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [silence_id, silence.rule, silence.series, starts, until, silence.created_by, silence.comment,
-         _naive(created, "created_at")],
+         _naive_or_none(created, "created_at")],
     )  # fmt: skip
     return replace(silence, silence_id=silence_id, created_at=created)
 
@@ -221,7 +214,7 @@ def list_silences(con: duckdb.DuckDBPyConnection, *, active_at: datetime | None)
     where, params = "TRUE", []
     if active_at is not None:
         where = "starts_at <= ? AND until > ?"
-        at = _naive(active_at, "active_at")
+        at = _naive_or_none(active_at, "active_at")
         params = [at, at]
     rows = con.execute(
         f"SELECT {_SILENCE_COLUMNS} FROM alert_silences WHERE {where} ORDER BY created_at DESC, silence_id DESC",
@@ -232,11 +225,11 @@ def list_silences(con: duckdb.DuckDBPyConnection, *, active_at: datetime | None)
             silence_id=int(r[0]),
             rule=r[1],
             series=r[2],
-            starts_at=_aware(r[3]) or datetime.now(UTC),
-            until=_aware(r[4]) or datetime.now(UTC),
+            starts_at=aware_utc(r[3]) or datetime.now(UTC),
+            until=aware_utc(r[4]) or datetime.now(UTC),
             created_by=r[5],
             comment=r[6],
-            created_at=_aware(r[7]),
+            created_at=aware_utc(r[7]),
         )
         for r in rows
     ]

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from gridpulse.errors import NotFound, QueryError, StoreError
 from gridpulse.model import Anomaly, AnomalyStatus, Severity
+from gridpulse.store.duckdb.instants import aware_utc, naive_utc
 
 __all__ = ["SCHEMA_SINCE", "WriteCounts", "list_rows", "set_status", "upsert"]
 
@@ -34,16 +35,6 @@ _COLUMNS = (
 
 #: (inserted, updated) rows of one write
 WriteCounts = tuple[int, int]
-
-
-def _naive(ts: datetime, what: str, error: type[Exception]) -> datetime:
-    if ts.tzinfo is None:
-        raise error(f"{what} {ts.isoformat()} has no zone offset; give an aware UTC instant")
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(ts: datetime | None) -> datetime | None:
-    return ts.replace(tzinfo=UTC) if ts is not None else None
 
 
 def _from_row(row: Sequence[Any]) -> Anomaly:
@@ -61,8 +52,8 @@ def _from_row(row: Sequence[Any]) -> Anomaly:
         expected=row[10],
         forecast_id=None if row[11] is None else int(row[11]),
         status=AnomalyStatus(row[12]),
-        detected_at=_aware(row[13]),
-        updated_at=_aware(row[14]),
+        detected_at=aware_utc(row[13]),
+        updated_at=aware_utc(row[14]),
     )
 
 
@@ -75,10 +66,10 @@ def _table(anomalies: Sequence[Anomaly]) -> pa.Table:
         {
             "series_id": pa.array([a.series_id for a in anomalies], pa.int32()),
             "ts_start": pa.array(
-                [_naive(a.start, "anomaly start", StoreError) for a in anomalies], pa.timestamp("us")
+                [naive_utc(a.start, "anomaly start", StoreError) for a in anomalies], pa.timestamp("us")
             ),
             "ts_end": pa.array(
-                [_naive(a.end, "anomaly end", StoreError) for a in anomalies], pa.timestamp("us")
+                [naive_utc(a.end, "anomaly end", StoreError) for a in anomalies], pa.timestamp("us")
             ),
             "kind": pa.array([a.kind for a in anomalies], pa.string()),
             "score": pa.array([float(a.score) for a in anomalies], pa.float64()),
@@ -108,7 +99,7 @@ def upsert(con: duckdb.DuckDBPyConnection, anomalies: Sequence[Anomaly], now: da
     """
     if not anomalies:
         return 0, 0
-    at = _naive(now, "now", StoreError)
+    at = naive_utc(now, "now", StoreError)
     con.register("gp_found", _table(anomalies))
     try:
         # each finding's stored match: the oldest stored row of its series, detector and kind
@@ -187,13 +178,13 @@ def list_rows(
         params.append([int(i) for i in series_ids])
     if start is not None:
         where.append("ts_end > ?")
-        params.append(_naive(start, "start", QueryError))
+        params.append(naive_utc(start, "start", QueryError))
     if end is not None:
         where.append("ts_start < ?")
-        params.append(_naive(end, "end", QueryError))
+        params.append(naive_utc(end, "end", QueryError))
     if since is not None:
         where.append("updated_at >= ?")
-        params.append(_naive(since, "since", QueryError))
+        params.append(naive_utc(since, "since", QueryError))
     if min_severity is not None:
         where.append("severity IN (SELECT unnest(?::VARCHAR[]))")
         params.append([s.label for s in Severity if s >= min_severity])
@@ -221,7 +212,7 @@ def set_status(
     """
     rows = con.execute(
         f"UPDATE anomalies SET status = ?, updated_at = ? WHERE anomaly_id = ? RETURNING {_COLUMNS}",
-        [AnomalyStatus(status).value, _naive(now, "now", StoreError), int(anomaly_id)],
+        [AnomalyStatus(status).value, naive_utc(now, "now", StoreError), int(anomaly_id)],
     ).fetchall()
     if not rows:
         raise NotFound(f"anomaly {anomaly_id} does not exist; list them with GET /api/v1/anomalies")

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from gridpulse.errors import QueryError, StoreError
 from gridpulse.model import FORECAST_VALUES_SCHEMA, TS_TYPE, ForecastRun
+from gridpulse.store.duckdb.instants import naive_utc
 from gridpulse.store.prepare import NAIVE_TS
 
 __all__ = ["SCHEMA_SINCE", "expire", "insert", "list_runs", "newest", "prepare_values"]
@@ -37,13 +38,6 @@ _RUN_COLUMNS = (
     "created_at, params"
 )
 _VALUE_COLUMNS = ", ".join(FORECAST_VALUES_SCHEMA.names)
-
-
-def _naive_utc(ts: datetime, what: str, error: type[Exception]) -> datetime:
-    """An aware instant as the naive UTC the tables hold; a naive one is refused, naming `what`."""
-    if ts.tzinfo is None:
-        raise error(f"{what} {ts.isoformat()} has no zone offset; give an aware UTC instant")
-    return ts.astimezone(UTC).replace(tzinfo=None)
 
 
 def _values_column(values: pa.Table, field: pa.Field) -> pa.ChunkedArray:
@@ -135,7 +129,7 @@ def insert(con: duckdb.DuckDBPyConnection, run: ForecastRun, values: pa.Table, n
         "train_end": run.train_end,
         "created_at": run.created_at if run.created_at is not None else now,
     }
-    instants = {name: _naive_utc(ts, f"forecast {name}", StoreError) for name, ts in given.items()}
+    instants = {name: naive_utc(ts, f"forecast {name}", StoreError) for name, ts in given.items()}
     row = con.execute(
         """INSERT INTO forecast_runs (forecast_id, series_id, model, model_version, step_s, steps,
                   origin, train_start, train_end, created_at, params)
@@ -186,7 +180,7 @@ def newest(
         params.append(model)
     if as_of is not None:
         where.append("created_at <= ?")
-        params.append(_naive_utc(as_of, "as_of", QueryError))
+        params.append(naive_utc(as_of, "as_of", QueryError))
     if forecast_id is not None:
         where.append("forecast_id = ?")
         params.append(forecast_id)
@@ -244,7 +238,7 @@ def expire(con: duckdb.DuckDBPyConnection, before: datetime, *, dry_run: bool) -
     Returns:
         (runs, values) removed or, dry run, that would be.
     """
-    cutoff = _naive_utc(before, "forecast retention cutoff", StoreError)
+    cutoff = naive_utc(before, "forecast retention cutoff", StoreError)
     expired = f"SELECT forecast_id FROM ({_RANKED_RUNS}) WHERE created_at < ? AND newness > 1"
     runs = int(con.execute(f"SELECT count(*) FROM ({expired})", [cutoff]).fetchall()[0][0])
     if not runs:

@@ -20,6 +20,7 @@ import orjson
 
 from gridpulse.errors import QueryError, StoreError
 from gridpulse.store.base import JOB_STATUSES, JobRun, SourceMark
+from gridpulse.store.duckdb.instants import aware_utc, naive_utc
 
 __all__ = [
     "SCHEMA_SINCE",
@@ -39,23 +40,13 @@ SCHEMA_SINCE = 7
 _RUN_COLUMNS = "run_id, job, cause, started_at, ended_at, status, rows, rejects, failures, error, detail"
 
 
-def _naive(ts: datetime, what: str) -> datetime:
-    if ts.tzinfo is None:
-        raise StoreError(f"{what} {ts.isoformat()} has no zone offset; give an aware UTC instant")
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(ts: datetime | None) -> datetime | None:
-    return None if ts is None else ts.replace(tzinfo=UTC)
-
-
 def _run(row: Sequence[Any]) -> JobRun:
     return JobRun(
         run_id=int(row[0]),
         job=str(row[1]),
         cause=str(row[2]),
         started_at=row[3].replace(tzinfo=UTC),
-        ended_at=_aware(row[4]),
+        ended_at=aware_utc(row[4]),
         status=str(row[5]),
         rows=None if row[6] is None else int(row[6]),
         rejects=None if row[7] is None else int(row[7]),
@@ -69,7 +60,7 @@ def start_run(con: duckdb.DuckDBPyConnection, job: str, cause: str, started_at: 
     row = con.execute(
         "INSERT INTO job_runs (run_id, job, cause, started_at, status) "
         "VALUES (nextval('job_run_id_seq'), ?, ?, ?, 'running') RETURNING run_id",
-        [job, cause, _naive(started_at, "started_at")],
+        [job, cause, naive_utc(started_at, "started_at")],
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -93,7 +84,7 @@ def finish_run(
         "UPDATE job_runs SET ended_at = ?, status = ?, rows = ?, rejects = ?, failures = ?, error = ?, "
         "detail = ? WHERE run_id = ? RETURNING run_id",
         [
-            _naive(ended_at, "ended_at"),
+            naive_utc(ended_at, "ended_at"),
             status,
             rows,
             rejects,
@@ -113,7 +104,7 @@ def interrupt_running(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
         "UPDATE job_runs SET status = 'interrupted', ended_at = ?, "
         "error = 'the server stopped during this run (crash or kill); its committed rows are kept' "
         "WHERE status = 'running' RETURNING run_id",
-        [_naive(now, "now")],
+        [naive_utc(now, "now")],
     ).fetchall()
     return len(rows)
 
@@ -192,8 +183,8 @@ def save_marks(con: duckdb.DuckDBPyConnection, marks: Sequence[SourceMark]) -> i
             [
                 m.source,
                 m.key,
-                None if m.watermark is None else _naive(m.watermark, f"watermark of {m.source}/{m.key}"),
-                None if m.last_success_at is None else _naive(m.last_success_at, "last_success_at"),
+                None if m.watermark is None else naive_utc(m.watermark, f"watermark of {m.source}/{m.key}"),
+                None if m.last_success_at is None else naive_utc(m.last_success_at, "last_success_at"),
                 orjson.dumps(dict(m.detail), default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
             ]
             for m in marks
@@ -212,8 +203,8 @@ def list_marks(con: duckdb.DuckDBPyConnection, source: str | None) -> list[Sourc
         SourceMark(
             source=str(r[0]),
             key=str(r[1]),
-            watermark=_aware(r[2]),
-            last_success_at=_aware(r[3]),
+            watermark=aware_utc(r[2]),
+            last_success_at=aware_utc(r[3]),
             detail=dict(orjson.loads(r[4] or "{}")),
         )
         for r in rows

@@ -18,17 +18,12 @@ import pyarrow as pa
 
 from gridpulse.errors import QueryError, StoreError
 from gridpulse.model import ValidationResult
+from gridpulse.store.duckdb.instants import naive_utc
 
 __all__ = ["STATUSES", "list_rows", "replace_days", "superseded_sql"]
 
 _COLUMNS = "series_id, day, rule, status, count, expected, first_ts, detail, checked_at"
 STATUSES = ("pass", "fail")
-
-
-def _naive(ts: datetime, what: str, error: type[Exception]) -> datetime:
-    if ts.tzinfo is None:
-        raise error(f"{what} {ts.isoformat()} has no zone offset; give an aware UTC instant")
-    return ts.astimezone(UTC).replace(tzinfo=None)
 
 
 def replace_days(
@@ -54,7 +49,7 @@ def replace_days(
             )
         if r.status not in STATUSES:
             raise StoreError(f"validation status {r.status!r} is not one of {', '.join(STATUSES)}")
-    at = _naive(now, "now", StoreError)
+    at = naive_utc(now, "now", StoreError)
     con.execute(
         "DELETE FROM validation_results WHERE series_id IN (SELECT unnest(?::INTEGER[])) AND day BETWEEN ? AND ?",
         [ids, first_day, last_day],
@@ -70,7 +65,7 @@ def replace_days(
             "count": pa.array([int(r.count) for r in results], pa.int32()),
             "expected": pa.array([r.expected for r in results], pa.int32()),
             "first_ts": pa.array(
-                [None if r.first_ts is None else _naive(r.first_ts, "first_ts", StoreError) for r in results],
+                [None if r.first_ts is None else naive_utc(r.first_ts, "first_ts", StoreError) for r in results],
                 pa.timestamp("us"),
             ),
             "detail": pa.array([r.detail for r in results], pa.string()),
@@ -132,7 +127,7 @@ def list_rows(
         params.append(status)
     if since is not None:
         where.append("checked_at >= ?")
-        params.append(_naive(since, "since", QueryError))
+        params.append(naive_utc(since, "since", QueryError))
     rows = con.execute(
         f"SELECT {_COLUMNS} FROM validation_results WHERE {' AND '.join(where)} "
         "ORDER BY series_id, day, rule LIMIT ?",
@@ -163,10 +158,10 @@ def superseded_sql(
     params = list(id_params)
     if start is not None:
         where.append("ts >= ?")
-        params.append(_naive(start, "start", QueryError))
+        params.append(naive_utc(start, "start", QueryError))
     if end is not None:
         where.append("ts < ?")
-        params.append(_naive(end, "end", QueryError))
+        params.append(naive_utc(end, "end", QueryError))
     return (
         "SELECT series_id, ts, value, version, quality, superseded_at FROM points_history "
         f"WHERE {' AND '.join(where)} ORDER BY series_id, ts, version"
