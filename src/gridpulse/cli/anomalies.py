@@ -19,7 +19,18 @@ from rich.table import Table
 from rich.text import Text
 
 from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api, server_or_local
-from gridpulse.cli.options import DATA_DIR, OUTPUT_FORMAT, TOKEN, check_format, config_option, without_none
+from gridpulse.cli.options import (
+    DATA_DIR,
+    ENTITY,
+    KIND,
+    METRIC,
+    OUTPUT_FORMAT,
+    SERIES_ID,
+    TOKEN,
+    check_format,
+    config_option,
+    without_none,
+)
 from gridpulse.errors import QueryError
 
 if TYPE_CHECKING:
@@ -33,12 +44,6 @@ DETECTORS = ("zscore", "residual")  # gridpulse.jobs.anomalies.DETECTORS, kept h
 STATUSES = ("open", "acknowledged", "dismissed")
 console = Console()
 
-_ENTITY = typer.Option(
-    None, "--entity", "-e", help="Entity id, or kind:id; none: every series (of --kind/--metric)."
-)
-_METRIC = typer.Option(None, "--metric", "-m", help="Metric.")
-_KIND = typer.Option(None, "--kind", help="Entity kind.")
-_SERIES = typer.Option(None, "--series", help="Series id instead of entity + metric.")
 _TZ = typer.Option(
     None, "--tz", help="IANA zone of naive --start/--end and of the times shown (default: each series' zone)."
 )
@@ -102,10 +107,10 @@ def _instant(text: str | None, tz: str | None, param: str) -> Any:
 
 
 def scan(
-    entity: str | None = _ENTITY,
-    metric: str | None = _METRIC,
-    kind: str | None = _KIND,
-    series_id: int | None = _SERIES,
+    entity: str | None = ENTITY,
+    metric: str | None = METRIC,
+    kind: str | None = KIND,
+    series_id: int | None = SERIES_ID,
     start: str | None = typer.Option(
         None,
         "--start",
@@ -185,10 +190,10 @@ def _scan_local(settings: Settings, params: Mapping[str, Any], detectors: Sequen
 
 
 def list_cmd(
-    entity: str | None = _ENTITY,
-    metric: str | None = _METRIC,
-    kind: str | None = _KIND,
-    series_id: int | None = _SERIES,
+    entity: str | None = ENTITY,
+    metric: str | None = METRIC,
+    kind: str | None = KIND,
+    series_id: int | None = SERIES_ID,
     start: str | None = typer.Option(None, "--start", help="Anomalies whose window ends after this instant."),
     end: str | None = typer.Option(None, "--end", help="Anomalies whose window starts before this instant."),
     since: str | None = typer.Option(

@@ -9,13 +9,31 @@ import typer
 
 from gridpulse.errors import QueryError
 
-__all__ = ["DATA_DIR", "OUTPUT_FORMAT", "TOKEN", "check_format", "config_option", "without_none"]
+__all__ = [
+    "DATA_DIR",
+    "ENTITY",
+    "KIND",
+    "METRIC",
+    "OUTPUT_FORMAT",
+    "SERIES_ID",
+    "TOKEN",
+    "check_format",
+    "config_option",
+    "without_none",
+]
 
 DATA_DIR: Any = typer.Option(None, "--data-dir", help="Folder of the store file (default ./data).")
 TOKEN: Any = typer.Option(
     None, "--token", envvar="GRIDPULSE_TOKEN", help="Bearer token for a server with auth."
 )
 OUTPUT_FORMAT: Any = typer.Option("table", "--format", "-f", help="table or json.")
+#: which series a data-quality or anomaly command works on
+ENTITY: Any = typer.Option(
+    None, "--entity", "-e", help="Entity id, or kind:id; none: every series (of --kind/--metric)."
+)
+METRIC: Any = typer.Option(None, "--metric", "-m", help="Metric.")
+KIND: Any = typer.Option(None, "--kind", help="Entity kind.")
+SERIES_ID: Any = typer.Option(None, "--series", help="Series id instead of entity + metric.")
 
 
 def config_option(section: str = "") -> Any:

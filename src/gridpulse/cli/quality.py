@@ -19,7 +19,18 @@ from rich.table import Table
 from rich.text import Text
 
 from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api, server_or_local
-from gridpulse.cli.options import DATA_DIR, OUTPUT_FORMAT, TOKEN, check_format, config_option, without_none
+from gridpulse.cli.options import (
+    DATA_DIR,
+    ENTITY,
+    KIND,
+    METRIC,
+    OUTPUT_FORMAT,
+    SERIES_ID,
+    TOKEN,
+    check_format,
+    config_option,
+    without_none,
+)
 from gridpulse.errors import QueryError
 
 if TYPE_CHECKING:
@@ -30,12 +41,6 @@ __all__ = ["check", "estimate", "show"]
 
 console = Console()
 
-_ENTITY = typer.Option(
-    None, "--entity", "-e", help="Entity id, or kind:id; none: every series (of --kind/--metric)."
-)
-_METRIC = typer.Option(None, "--metric", "-m", help="Metric.")
-_KIND = typer.Option(None, "--kind", help="Entity kind.")
-_SERIES = typer.Option(None, "--series", help="Series id instead of entity + metric.")
 _START = typer.Option(
     None, "--start", help="First local day, e.g. 2024-03-31 (default: [quality] days ending today)."
 )
@@ -102,10 +107,10 @@ def _print(body: Mapping[str, Any], fmt: str, title: str, *, failures_only: bool
 
 
 def check(
-    entity: str | None = _ENTITY,
-    metric: str | None = _METRIC,
-    kind: str | None = _KIND,
-    series_id: int | None = _SERIES,
+    entity: str | None = ENTITY,
+    metric: str | None = METRIC,
+    kind: str | None = KIND,
+    series_id: int | None = SERIES_ID,
     start: str | None = _START,
     end: str | None = _END,
     tz: str | None = _TZ,
@@ -166,10 +171,10 @@ def _check_local(settings: Settings, params: Mapping[str, Any]) -> dict[str, Any
 
 
 def estimate(
-    entity: str | None = _ENTITY,
-    metric: str | None = _METRIC,
-    kind: str | None = _KIND,
-    series_id: int | None = _SERIES,
+    entity: str | None = ENTITY,
+    metric: str | None = METRIC,
+    kind: str | None = KIND,
+    series_id: int | None = SERIES_ID,
     start: str | None = _START,
     end: str | None = _END,
     fmt: str = OUTPUT_FORMAT,
@@ -229,10 +234,10 @@ def estimate(
 
 
 def show(
-    entity: str | None = _ENTITY,
-    metric: str | None = _METRIC,
-    kind: str | None = _KIND,
-    series_id: int | None = _SERIES,
+    entity: str | None = ENTITY,
+    metric: str | None = METRIC,
+    kind: str | None = KIND,
+    series_id: int | None = SERIES_ID,
     start: str | None = _START,
     end: str | None = _END,
     rule: str | None = typer.Option(None, "--rule", help="Only this rule, e.g. missing_intervals."),
