@@ -5,7 +5,8 @@ A naive timestamp is never taken as UTC silently: it needs a zone from the calle
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import functools
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
@@ -13,7 +14,7 @@ import pyarrow.compute as pc
 
 from gridpulse.errors import QueryError
 
-__all__ = ["format_ts", "parse_instant", "zone"]
+__all__ = ["fixed_offset_us", "format_ts", "offsets_minutes", "parse_instant", "zone"]
 
 
 def zone(name: str) -> ZoneInfo:
@@ -24,6 +25,27 @@ def zone(name: str) -> ZoneInfo:
         raise QueryError(
             f"tz={name!r} is not an IANA time zone (e.g. Europe/Amsterdam, America/New_York)"
         ) from None
+
+
+@functools.lru_cache(maxsize=256)
+def offsets_minutes(tz: str) -> frozenset[float]:
+    """Every UTC offset (minutes) the zone has had from 1970 to 2100, sampled weekly: computed
+    once per zone, so planning a read costs nothing (sampling each read's range took 2.6 ms)."""
+    info = zone(tz)
+    t, hi, step = datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC), timedelta(days=7)
+    found: set[float] = set()
+    while t <= hi:
+        found.add((t.astimezone(info).utcoffset() or timedelta()).total_seconds() / 60)
+        t += step
+    return frozenset(found)
+
+
+def fixed_offset_us(tz: str) -> int | None:
+    """The zone's one UTC offset when it has had only one since 1970 (UTC, Etc/GMT-2), else None. [µs]
+
+    Wall-clock arithmetic in such a zone is one addition: no lookup per instant."""
+    offsets = offsets_minutes(tz)
+    return int(next(iter(offsets)) * 60_000_000) if len(offsets) == 1 else None
 
 
 def parse_instant(value: str, *, tz: str | None, param: str) -> datetime:

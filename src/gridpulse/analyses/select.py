@@ -90,7 +90,9 @@ class SeriesSelector:
                 "name the series: entity=<id> (or kind:id), or site=, organisation= or kind= for a group"
             )
         flt = SeriesFilter(entity_kind=kind or self.kind, metric=metric or self.metric)
-        found = [s for s in store.list_series(flt) if _on_site(s, site, organisation)]
+        found = store.list_series(flt)
+        if site or organisation:
+            found = [s for s in found if _on_site(s, site, organisation)]
         if not found:
             what = "/".join(v for v in (flt.entity_kind, flt.metric) if v) or "any"
             where = ", ".join(f"{k} {v!r}" for k, v in (("site", site), ("organisation", organisation)) if v)

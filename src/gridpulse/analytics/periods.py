@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from gridpulse.analytics.frames import I32, I64, as_int64
 from gridpulse.errors import QueryError
 from gridpulse.model import TS_TYPE
-from gridpulse.timeutil import zone
+from gridpulse.timeutil import fixed_offset_us, zone
 
 __all__ = [
     "PERIODS",
@@ -88,6 +88,9 @@ def wall_clock_us(ts_us: I64, tz: str) -> I64:
     """
     if len(ts_us) == 0:
         return ts_us
+    fixed = fixed_offset_us(tz)
+    if fixed is not None:  # UTC and other one-offset zones (Q1's 30,000 day rows: 2 ms -> 0)
+        return ts_us + fixed
     # the offset rarely changes: look it up at both ends of each run of one UTC day, and per
     # instant only on days where the two differ (about two days a year); 5x faster on big frames
     day = ts_us // US_PER_DAY
@@ -114,6 +117,9 @@ def wall_to_utc_us(wall: I64, tz: str) -> I64:
     """
     if len(wall) == 0:
         return wall
+    fixed = fixed_offset_us(tz)
+    if fixed is not None:
+        return wall - fixed
     # period starts come in long runs of equal values: convert each run once
     new = np.r_[True, wall[1:] != wall[:-1]]
     run: I64 = np.cumsum(new) - 1

@@ -18,7 +18,6 @@ to floating-point summation order.
 from __future__ import annotations
 
 import enum
-import functools
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from gridpulse.store.base import Agg, Resolution
-from gridpulse.timeutil import zone
+from gridpulse.timeutil import offsets_minutes, zone
 
 __all__ = [
     "ESTIMATED_SINCE",
@@ -65,6 +64,18 @@ _BUCKET_SQL = {
     Grain.MONTH_UTC: "date_trunc('month', p.ts)",
     Grain.DAY_LOCAL: f"timezone(s.tz, date_trunc('day', {_LOCAL}))::TIMESTAMP",
     Grain.MONTH_LOCAL: f"timezone(s.tz, date_trunc('month', {_LOCAL}))::TIMESTAMP",
+}
+# rows of a refresh go in time chunks of this width (per grain), series by series within a chunk:
+# a fleet read of a week of hours then scans 2 row groups of 122,880 rows instead of 6 of 7
+# (Q2 9.3 -> 7.4 ms), and a read of one day skips the other days; a month of hours for every
+# series is sorted by the reader (+24 ms on 720,000 rows) where it came in series order before
+_CHUNK_SQL = {
+    Grain.MIN15: "date_trunc('day', bucket)",
+    Grain.HOUR: "date_trunc('day', bucket)",
+    Grain.DAY_UTC: "date_trunc('month', bucket)",
+    Grain.DAY_LOCAL: "date_trunc('month', bucket)",
+    Grain.MONTH_UTC: "date_trunc('year', bucket)",
+    Grain.MONTH_LOCAL: "date_trunc('year', bucket)",
 }
 # the span of whole buckets covering [r.lo, r.hi] (naive UTC) per grain
 _SPAN_SQL = {
@@ -170,8 +181,8 @@ def refresh(con: duckdb.DuckDBPyConnection) -> RefreshStats:
                            AND rollups.bucket >= coalesce(x.floor, rollups.bucket))""",
                     [int(grain)],
                 ).fetchall()
-                # rows go in (series, bucket) order: a scan returns them in that order, and the
-                # reader's sort finds them sorted (a month of hourly buckets: 38 ms less per read)
+                # rows go in (time chunk, series, bucket) order (_CHUNK_SQL): time ranges skip row
+                # groups, and a scan of one chunk returns the rows in the reader's order
                 inserted = con.execute(
                     f"""INSERT INTO rollups
                         SELECT ?, p.series_id, {_BUCKET_SQL[grain]} AS bucket,
@@ -185,7 +196,7 @@ def refresh(con: duckdb.DuckDBPyConnection) -> RefreshStats:
                         JOIN series s ON s.series_id = p.series_id
                         GROUP BY p.series_id, bucket
                         HAVING bucket >= coalesce(any_value(x.floor), bucket)
-                        ORDER BY p.series_id, bucket""",
+                        ORDER BY {_CHUNK_SQL[grain]}, p.series_id, bucket""",
                     [int(grain)],
                 ).fetchall()
                 written += int(inserted[0][0]) if inserted else 0
@@ -237,23 +248,10 @@ _ONE_ROW = {
 _SUBDAY_MINUTES = {Resolution.MIN15: 15, Resolution.MIN30: 30, Resolution.HOUR: 60}
 
 
-@functools.lru_cache(maxsize=256)
-def _offsets_minutes(tz: str) -> frozenset[float]:
-    """Every UTC offset (minutes) the zone has had from 1970 to 2100, sampled weekly: computed
-    once per zone, so planning a read costs nothing (sampling each read's range took 2.6 ms)."""
-    info = zone(tz)
-    t, hi, step = datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC), timedelta(days=7)
-    found: set[float] = set()
-    while t <= hi:
-        found.add((t.astimezone(info).utcoffset() or timedelta()).total_seconds() / 60)
-        t += step
-    return frozenset(found)
-
-
 def zone_fits(tz: str, minutes: int) -> bool:
     """Whether every UTC offset the zone has had since 1970 is a multiple of `minutes`: then its
     local buckets of that width are UTC buckets (and with 1440, its days are UTC days)."""
-    return all(off % minutes == 0 for off in _offsets_minutes(tz))
+    return all(off % minutes == 0 for off in offsets_minutes(tz))
 
 
 def _offsets_fit(tz: str, minutes: int, start: datetime | None, end: datetime | None) -> bool:
