@@ -25,10 +25,11 @@ lint: install
 	$(BIN)/lint-imports
 
 ## test-deps: the Debian programs the tests drive (Chromium for the dashboard, Alertmanager for alert
-##            delivery, Mosquitto for the broker-restart test), installed with apt (as root) in one go
-##            when any is missing
+##            delivery, Mosquitto for the broker-restart test, Prometheus with its promtool and Caddy
+##            for deploy/), installed with apt (as root) in one go when any is missing
 TEST_DEBS := /usr/bin/chromium:chromium /usr/bin/prometheus-alertmanager:prometheus-alertmanager \
-	/usr/sbin/mosquitto:mosquitto
+	/usr/sbin/mosquitto:mosquitto /usr/bin/prometheus:prometheus /usr/bin/promtool:prometheus \
+	/usr/bin/caddy:caddy
 test-deps:
 	@missing=""; for pair in $(TEST_DEBS); do test -x "$${pair%%:*}" || missing="$$missing $${pair##*:}"; done; \
 	if [ -z "$$missing" ]; then :; \
