@@ -263,7 +263,9 @@ def test_energy_by_group_sums_the_series_energy(fleet: Fleet, by: str) -> None:
     ids = [s.series_id for s in series]
     group_of = {s.series_id: "all" if by == "all" else (s.site_id or "(no site)") for s in series}
     body = get(fleet, "energy", kind="meter", metric="kwh", by=by, explain="true")
-    assert body["columns"] == ["group", "start", "local_date", "energy_kwh", "intervals"]
+    assert body["columns"] == [
+        "group", "start", "local_date", "energy_kwh", "intervals", "estimated_intervals", "estimated_share"
+    ]
     got = {(r["group"], r["local_date"]): r["energy_kwh"] for r in body["rows"]}
     want = _energy_by(fleet, ids, group_of, period="day")
     assert got.keys() == want.keys() and len(got) >= DAYS
@@ -276,6 +278,9 @@ def test_energy_by_group_sums_the_series_energy(fleet: Fleet, by: str) -> None:
     for r in per_series["rows"]:
         total[r["local_date"]] = total.get(r["local_date"], 0.0) + r["energy_kwh"]
     assert {r["local_date"]: r["energy_kwh"] for r in kw["rows"]} == pytest.approx(total, rel=1e-9)
+    # shares do not add up: the group's is its estimated hours over its covered hours
+    assert kw["columns"][-2:] == ["estimated_h", "estimated_share"]
+    assert all(r["estimated_share"] == r["estimated_h"] / r["covered_h"] for r in kw["rows"])
 
 
 @pytest.mark.parametrize("period", ["hour", "day", "week"])
@@ -417,7 +422,8 @@ def test_csv_has_the_json_rows(fleet: Fleet) -> None:
     assert lines[0] == ",".join(body["columns"])
     assert len(lines) == len(body["rows"]) + 1
     first = body["rows"][0]
-    assert lines[1] == ",".join(str(first[c]) for c in body["columns"])
+    cells = ("true" if v is True else "false" if v is False else str(v) for v in (first[c] for c in body["columns"]))
+    assert lines[1] == ",".join(cells)  # JSON booleans are true and false in CSV too
 
 
 def test_arrow_stream_has_the_json_answer_typed(fleet: Fleet) -> None:

@@ -89,6 +89,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Folder:
                     period="week",
                     tz=AMS,
                     count="count",
+                    nulls="nulls",
+                    estimated="estimated",
                 )
             ),
             "peak-demand": expected_rows(
@@ -142,10 +144,10 @@ def test_csv_and_a_tariff_from_the_config(folder: Folder) -> None:
     out = ok(gridpulse("analyze", "tou", "-e", "m-10", "-p", "tariff=nl-tou", "-f", "csv",
                        "--config", str(folder.config), "--data-dir", str(folder.data), cwd=folder.root))
     lines = out.splitlines()
-    assert lines[0] == "series_id,period,energy_kwh,cost,price_per_kwh"
+    columns = ("series_id", "period", "energy_kwh", "cost", "price_per_kwh", "estimated_intervals", "estimated_share")
+    assert lines[0] == ",".join(columns)
     rows = folder.expected["tou"]
-    assert lines[1:] == [",".join(str(r[c]) for c in ("series_id", "period", "energy_kwh", "cost", "price_per_kwh"))
-                         for r in rows]
+    assert lines[1:] == [",".join(str(r[c]) for c in columns) for r in rows]
 
 
 def test_bad_parameter_is_one_line_and_exit_1(folder: Folder) -> None:

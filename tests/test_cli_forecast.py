@@ -232,7 +232,10 @@ def test_errors_are_one_line_naming_the_problem(folder: Path, served: LiveServer
 
 # ----------------------------------------------------------------------------- help
 
-COMMANDS = [("forecast",), ("forecast", "run"), ("forecast", "show"), ("forecast", "backtest")]
+COMMANDS = [
+    ("forecast",), ("forecast", "run"), ("forecast", "show"), ("forecast", "backtest"), ("forecast", "error"),
+    ("forecast", "drift"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -250,6 +253,6 @@ def test_help_exits_0_and_ends_with_a_one_line_example(command: tuple[str, ...],
 
 def test_the_forecast_group_lists_its_commands(tmp_path: Path) -> None:
     out = read_only("forecast", "--help", cwd=tmp_path).out
-    for name in ("run", "show", "backtest"):
+    for name in ("run", "show", "backtest", "error", "drift"):
         assert re.search(rf"│ {name}\s+\S", out), out
     assert "forecast" in read_only("--help", cwd=tmp_path).out

@@ -66,6 +66,14 @@ cron = "15 5 * * *"
 exogenous = ["site:ams/temperature_c"]
 holidays = "NL"
 holidays_subdiv = "NH"
+monitor_interval_s = 900
+monitor_window_days = 14
+monitor_period_days = 60
+monitor_keep_days = 10
+mape_floor_pct = 2.5
+psi_bins = 20
+psi_watch = 0.05
+psi_drift = 0.2
 
 [alerts]
 enabled = false
@@ -121,6 +129,10 @@ critical_score = 7.0
 misfire_grace_s = 600
 keep_runs = 50
 failure_alert_after = 5
+
+[log]
+format = "text"
+level = "warning"
 
 [[sources]]
 name = "eniscope"
@@ -190,7 +202,9 @@ def test_defaults(tmp_path: Path) -> None:
         "retention": {"raw_days": {}, "rollup_days": {}, "interval_s": 3600, "forecast_days": 90},
         "forecast": {"series": [], "model": "ensemble", "resolution": "hour", "horizon_days": 7,
                      "history_days": 365, "interval_s": 0, "cron": "", "exogenous": [], "holidays": "",
-                     "holidays_subdiv": ""},
+                     "holidays_subdiv": "", "monitor_interval_s": 3600, "monitor_window_days": 7,
+                     "monitor_period_days": 30, "monitor_keep_days": 30, "mape_floor_pct": 5.0, "psi_bins": 10,
+                     "psi_watch": 0.1, "psi_drift": 0.25},
         "alerts": {"enabled": True, "interval_s": 30, "notify": ["log:"], "alertmanager_url": "", "timeout_s": 5,
                    "attempts": 4, "backoff_ms": 500, "rules": [], "source_rule": True},
         "quality": {"interval_s": 0, "cron": "", "days": 2, "estimate": False, "stale_after_s": 7200,
@@ -201,6 +215,7 @@ def test_defaults(tmp_path: Path) -> None:
                     "lookback_hours": 24, "baseline_days": 28, "min_baseline": 7, "min_residuals": 24,
                     "info_score": 3.5, "warning_score": 5.0, "critical_score": 8.0},
         "jobs": {"misfire_grace_s": 3600, "keep_runs": 1000, "failure_alert_after": 3},
+        "log": {"format": "auto", "level": "info"},
         "tariffs": {},
         "sources": [],
     }
@@ -224,7 +239,10 @@ def test_toml_file_sets_every_option(tmp_path: Path) -> None:
                       "interval_s": 600, "forecast_days": 30},
         "forecast": {"series": ["meter/kwh", "feeder:f-1/kw"], "model": "mstl", "resolution": "30min",
                      "horizon_days": 3, "history_days": 120, "interval_s": 0, "cron": "15 5 * * *",
-                     "exogenous": ["site:ams/temperature_c"], "holidays": "NL", "holidays_subdiv": "NH"},
+                     "exogenous": ["site:ams/temperature_c"], "holidays": "NL", "holidays_subdiv": "NH",
+                     "monitor_interval_s": 900, "monitor_window_days": 14, "monitor_period_days": 60,
+                     "monitor_keep_days": 10, "mape_floor_pct": 2.5, "psi_bins": 20, "psi_watch": 0.05,
+                     "psi_drift": 0.2},
         "alerts": {"enabled": False, "interval_s": 60, "notify": ["webhook:http://127.0.0.1:9000/hook", "log:"],
                    "alertmanager_url": "http://127.0.0.1:9093", "timeout_s": 3, "attempts": 2, "backoff_ms": 100,
                    "rules": [{"name": "low-soc", "metric": "StateOfChargePercentage", "op": "<", "threshold": 20,
@@ -240,6 +258,7 @@ def test_toml_file_sets_every_option(tmp_path: Path) -> None:
                     "lookback_hours": 48, "baseline_days": 21, "min_baseline": 5, "min_residuals": 48,
                     "info_score": 3.0, "warning_score": 4.5, "critical_score": 7.0},
         "jobs": {"misfire_grace_s": 600, "keep_runs": 50, "failure_alert_after": 5},
+        "log": {"format": "text", "level": "warning"},
         "tariffs": {"nl-tou": NL_TOU},
         "sources": [
             {"name": "eniscope", "type": "vendor_api", "base_url": "https://core.eniscope.com/v1",
@@ -386,6 +405,8 @@ def test_gridpulse_variables_outside_the_settings_sections_are_left_alone(tmp_pa
 
 
 BAD_TOML = [
+    ('[log]\nformat = "xml"\n', "log.format='xml' is not auto, json or text"),
+    ('[log]\nlevel = "verbose"\n', "log.level='verbose' is not debug, info, warning or error"),
     ('[quality]\ncron = "*/15 * * * *"\ninterval_s = 60\n',
      "quality.cron and quality.interval_s are both set: pick one schedule"),
     ('[anomaly]\ncron = "every hour"\n', "anomaly.cron='every hour' is not a crontab schedule: Wrong number of fields; got 2, expected 5"),
@@ -418,6 +439,9 @@ BAD_TOML = [
      "forecast.cron and forecast.interval_s are both set: pick one schedule"),
     ('[forecast]\nexogenous = ["weather/temp"]\n', "forecast.exogenous: 'weather/temp' is not 'kind:entity/metric'"),
     ("[forecast]\nhorizon_days = 60\n", "forecast.horizon_days=60 is out of range: it must be from 1 to 35"),
+    ("[forecast]\npsi_watch = 0.3\n", "forecast PSI levels must grow: psi_watch=0.3 <= psi_drift=0.25"),
+    ("[forecast]\npsi_bins = 1\n", "forecast.psi_bins=1 is out of range: it must be from 2 to 100"),
+    ("[forecast]\nmonitor_window_days = 0\n", "forecast.monitor_window_days=0 is out of range: it must be from 1 to 90"),
     ("[retention]\nforecast_days = -1\n", "retention.forecast_days=-1 is out of range: it must be at least 0"),
     ('[alerts]\nnotify = ["hook"]\n', "alerts.notify: 'hook' is not scheme:address (webhook:<url>, alertmanager:, log:)"),
     ("[alerts]\ninterval_s = 0\n", "alerts.interval_s=0 is out of range: it must be at least 1"),

@@ -27,6 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridpulse.errors import ConfigError
+from gridpulse.logs import LOG_FORMATS, LOG_LEVELS
 
 __all__ = [
     "AlertSettings",
@@ -37,6 +38,7 @@ __all__ = [
     "IlpSettings",
     "IngestSettings",
     "JobSettings",
+    "LogSettings",
     "QualitySettings",
     "RetentionSettings",
     "RollupSettings",
@@ -193,6 +195,37 @@ class ForecastSettings:
     )
     holidays: str = _opt("", "Country code of the holidays package for calendar features (e.g. NL, US); empty: none.")
     holidays_subdiv: str = _opt("", "Subdivision of that country (e.g. NSW, PA); empty: the whole country.")
+    monitor_interval_s: int = _opt(
+        3600,
+        "Seconds between forecast monitoring runs while serving: live error and drift of every series "
+        "with a stored forecast, for the gridpulse_forecast_* gauges and the forecast_error and "
+        "forecast_drift alert rules; 0: none. [s]",
+        min=0,
+    )
+    monitor_window_days: int = _opt(
+        7, "Recent window of live error and drift, ending at each series' newest complete step. [days]",
+        min=1, max=90,
+    )  # fmt: skip
+    monitor_period_days: int = _opt(
+        30, "Local days of per-day live error GET /api/v1/forecasts/{id}/error answers by default. [days]",
+        min=1, max=366,
+    )  # fmt: skip
+    monitor_keep_days: int = _opt(
+        30, "Days monitoring results are kept (alert rules read their for-duration from them). [days]", min=1
+    )
+    mape_floor_pct: float = _opt(
+        5.0,
+        "Live MAPE leaves out actuals whose size is below this percentage of the mean absolute actual of "
+        "the steps scored (and exact zeros): near-zero actuals would dominate it. [%]",
+        min=0, max=100,
+    )  # fmt: skip
+    psi_bins: int = _opt(
+        10, "Bins of the drift PSI, cut at quantiles of the training window (10: deciles).", min=2, max=100
+    )
+    psi_watch: float = _opt(0.1, "PSI from which drift reads 'watch' (moderate shift). [1]", min=0)
+    psi_drift: float = _opt(
+        0.25, "PSI from which drift reads 'drift'; the default threshold of forecast_drift alert rules. [1]", min=0
+    )
 
 
 @dataclass(frozen=True)
@@ -309,6 +342,16 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    format: str = _opt(
+        "auto",
+        "Log lines of `gridpulse serve` on stderr: json (one object per line with ts, level, logger, msg, "
+        "request_id), text, or auto: text on a terminal, json otherwise.",
+    )
+    level: str = _opt("info", "Least severe level logged: debug, info, warning or error.")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -323,6 +366,7 @@ class Settings:
     quality: QualitySettings = field(default_factory=QualitySettings)
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
     jobs: JobSettings = field(default_factory=JobSettings)
+    log: LogSettings = field(default_factory=LogSettings)
     #: a table option beside the sections: each tariff is its own `[tariffs.<name>]` table
     tariffs: dict[str, dict[str, Any]] = _opt(
         {},
@@ -583,13 +627,20 @@ def _check(settings: Settings) -> None:
     _check_forecast(settings.forecast)
     _check_alerts(settings.alerts)
     _check_quality(settings.quality, settings.anomaly)
+    for key, value, allowed in (
+        ("log.format", settings.log.format, list(LOG_FORMATS)),
+        ("log.level", settings.log.level, list(LOG_LEVELS)),
+    ):
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not {', '.join(allowed[:-1])} or {allowed[-1]}")
     if settings.sources:
         _check_sources(settings.sources)
     _check_bounds(settings)
 
 
 def _check_forecast(fc: ForecastSettings) -> None:
-    """Raises ConfigError for an unknown model or resolution, a bad series selector or cron text."""
+    """Raises ConfigError for an unknown model or resolution, a bad series selector or cron text,
+    or PSI levels out of order."""
     if fc.model not in ("seasonal-naive", "lightgbm", "mstl", "linear", "ensemble"):
         raise ConfigError(f"forecast.model={fc.model!r} is not seasonal-naive, lightgbm, mstl, linear or ensemble")
     if fc.resolution not in ("hour", "30min"):
@@ -612,6 +663,10 @@ def _check_forecast(fc: ForecastSettings) -> None:
             CronTrigger.from_crontab(fc.cron, timezone="UTC")
         except ValueError as exc:
             raise ConfigError(f"forecast.cron={fc.cron!r} is not a crontab schedule: {exc}") from None
+    if fc.psi_watch > fc.psi_drift:
+        raise ConfigError(
+            f"forecast PSI levels must grow: psi_watch={fc.psi_watch:g} <= psi_drift={fc.psi_drift:g}"
+        )
 
 
 def _check_cron(key: str, cron: str, interval_s: int) -> None:

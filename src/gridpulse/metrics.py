@@ -11,7 +11,20 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from gridpulse import __version__
+
 __all__ = [
+    "ALERTS",
+    "BUILD_INFO",
+    "FORECAST_DRIFT_PSI",
+    "FORECAST_LIVE_ERROR",
+    "HTTP_REQUEST_SECONDS",
+    "INGEST_BYTES",
+    "INGEST_COMMIT_SECONDS",
+    "INGEST_LAST_COMMIT",
+    "INGEST_REJECTS",
+    "INGEST_ROUTES",
+    "INGEST_ROWS",
     "JOB_LAST_SUCCESS",
     "JOB_RUNS",
     "JOB_RUN_SECONDS",
@@ -61,3 +74,73 @@ SOURCE_SERIES_NEWEST = Gauge(
     ["source", "key"],
     registry=REGISTRY,
 )
+
+# --- ingest, by route: where rows came in. One inc per request or batch, never per row.
+#: The values of the `route` label of the ingest metrics: the JSON-array and NDJSON ingest routes,
+#: line protocol over HTTP and TCP, MQTT subscribers, files (POST /api/v1/files, `gridpulse load`),
+#: the other scheduled sources, and everything else that writes (estimates, the demo load).
+INGEST_ROUTES = ("json", "ndjson", "lp_http", "lp_tcp", "mqtt", "file", "source", "api")
+#: Points handed to the store (inserted, revised or unchanged), by route and configured source
+#: ("" for the push routes). [points]
+INGEST_ROWS = Counter(
+    "gridpulse_ingest_rows",
+    "Points handed to the store (inserted + revised + unchanged), by ingest route and source.",
+    ["route", "source"],
+    registry=REGISTRY,
+)
+#: Payload bytes received (a gzipped line-protocol body counts inflated, as parsed; a file as
+#: uploaded). [bytes]
+INGEST_BYTES = Counter(
+    "gridpulse_ingest_bytes", "Payload bytes received, by ingest route.", ["route"], registry=REGISTRY
+)
+#: Rows or lines rejected as invalid. [rows]
+INGEST_REJECTS = Counter(
+    "gridpulse_ingest_rejects", "Rows or lines rejected as invalid, by ingest route.", ["route"], registry=REGISTRY
+)
+#: From the moment rows were received (body read, line batch cut) until their commit. [s]
+INGEST_COMMIT_SECONDS = Histogram(
+    "gridpulse_ingest_commit_seconds",
+    "Ingest-to-commit latency in seconds: from rows received (body read, batch cut) to their commit.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+#: When the store last committed rows. [s since 1970]
+INGEST_LAST_COMMIT = Gauge(
+    "gridpulse_ingest_last_commit_timestamp_seconds", "When the store last committed rows (Unix time).",
+    registry=REGISTRY,
+)
+
+# --- HTTP and the rest
+#: HTTP request latency, by method, route template (never the raw path; "unmatched" for paths no
+#: route matches) and status code. [s]
+HTTP_REQUEST_SECONDS = Histogram(
+    "gridpulse_http_request_duration_seconds",
+    "HTTP request latency in seconds, by method, route template and status code.",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+# --- forecast monitoring (gridpulse.jobs.monitoring), set by each run of the job forecast-monitor
+#: Live error of the stored forecasts over the recent window, per series: measure mae and bias
+#: (forecast - actual) in the series' unit, mape in %; NaN when nothing could be scored.
+FORECAST_LIVE_ERROR = Gauge(
+    "gridpulse_forecast_live_error",
+    "Live forecast error over the recent window (arriving actuals against the stored forecast): "
+    "mae and bias (forecast - actual) in the series' unit, mape in percent.",
+    ["series_id", "measure"],
+    registry=REGISTRY,
+)
+#: Population stability index of the recent values (and recorded inputs: the largest) against
+#: the training window, per series; NaN when too few values. [1]
+FORECAST_DRIFT_PSI = Gauge(
+    "gridpulse_forecast_drift_psi",
+    "Population stability index of recent inputs against the forecast model's training window.",
+    ["series_id"],
+    registry=REGISTRY,
+)
+#: Alerts by state as the store holds them, refreshed when /metrics is scraped. [alerts]
+ALERTS = Gauge("gridpulse_alerts", "Alerts the store holds, by state.", ["state"], registry=REGISTRY)
+#: Always 1; the version is the label. [1]
+BUILD_INFO = Gauge("gridpulse_build_info", "The running gridpulse version (always 1).", ["version"], registry=REGISTRY)
+BUILD_INFO.labels(__version__).set(1)

@@ -8,9 +8,10 @@ instant; zones are applied only where a query asks for local buckets.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -22,6 +23,7 @@ __all__ = [
     "TS_TYPE",
     "Anomaly",
     "AnomalyStatus",
+    "ForecastCheck",
     "ForecastRun",
     "Quality",
     "Series",
@@ -235,6 +237,41 @@ class ForecastRun:
     created_at: datetime | None = None
     params: str = "{}"
     forecast_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ForecastCheck:
+    """One monitoring run's verdict on one series' stored forecasts (gridpulse.jobs.monitoring):
+    live error over the recent window, and drift of the recent values against the training window.
+
+    Attributes:
+        series_id: the series.
+        checked_at: aware UTC instant of the monitoring run.
+        window_start, window_end: aware UTC instants bounding the recent window, end exclusive.
+        forecast_id: the newest stored run, whose training window the drift is measured against.
+        steps: window steps with an actual and a forecast.
+        mae, bias: mean absolute error, mean (forecast - actual). [series' unit]
+        mape: mean absolute percentage error, near-zero actuals left out. [%]
+        coverage80, coverage95: share of actuals inside the 80 % / 95 % intervals. [0..1]
+        psi: population stability index of the recent values (and recorded inputs: the largest)
+            against the training window. [1]
+        detail: JSON-ready notes: PSI per input, steps MAPE counted, why a figure is missing.
+        Figures are None when there was nothing to compute them from.
+    """
+
+    series_id: int
+    checked_at: datetime
+    window_start: datetime
+    window_end: datetime
+    forecast_id: int | None = None
+    steps: int = 0
+    mae: float | None = None
+    mape: float | None = None
+    bias: float | None = None
+    coverage80: float | None = None
+    coverage95: float | None = None
+    psi: float | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Severity(enum.IntEnum):

@@ -64,9 +64,39 @@ def test_seed_rule_gets_the_documented_defaults_and_round_trips() -> None:
             {"name": "r", "metric": "m", "op": "<", "threshold": 1, "notify": "pager"},
             "rule 'r': notify target 'pager' is not one of scheme:address",
         ),
+        ({"name": "r", "kind": "forecast_error"}, "rule 'r': threshold is required for a forecast_error rule"),
+        (
+            {"name": "r", "kind": "forecast_error", "measure": "rmse", "threshold": 1},
+            "rule 'r': measure='rmse' is not one of mape, mae, bias, coverage80, coverage95",
+        ),
+        ({"name": "r", "kind": "forecast_drift", "op": ">"}, "rule 'r': op does not apply to a forecast_drift rule"),
+        ({"name": "r", "kind": "forecast_drift", "threshold": 0}, "rule 'r': threshold=0 is not a PSI above 0"),
+        (
+            {"name": "r", "kind": "forecast_error", "threshold": 20, "clear": 10},
+            "rule 'r': clear does not apply to a forecast_error rule",
+        ),
+        (
+            {"name": "r", "metric": "m", "op": "<", "threshold": 1, "measure": "mape"},
+            "rule 'r': measure applies to forecast_error rules only",
+        ),
     ],
 )
 def test_bad_rule_is_refused_naming_rule_and_field(spec: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_rule(spec)
     assert str(info.value).startswith(message), str(info.value)
+
+
+def test_forecast_rules_get_their_defaults_and_round_trip() -> None:
+    drift = parse_rule({"name": "fc-drift", "kind": "forecast_drift", "threshold": 0.25})
+    assert (drift.kind, drift.threshold, drift.op, drift.group_by) == (RuleKind.FORECAST_DRIFT, 0.25, "", ("series",))
+    assert drift.describe() == "forecast input drift: PSI >= 0.25"
+    assert parse_rule(drift.as_dict()) == drift
+    default = parse_rule({"name": "fc-drift", "kind": "forecast_drift"})
+    assert default.describe() == "forecast input drift: PSI >= forecast.psi_drift"
+    assert parse_rule(default.as_dict()) == default
+    mape = parse_rule({"name": "fc-mape", "kind": "forecast_error", "threshold": 20, "metric": "kwh"})
+    assert (mape.measure, mape.op, mape.describe()) == ("mape", ">", "live forecast mape > 20 % on kwh")
+    assert parse_rule(mape.as_dict()) == mape
+    coverage = parse_rule({"name": "fc-cov", "kind": "forecast_error", "measure": "coverage80", "threshold": 0.6})
+    assert (coverage.op, coverage.describe()) == ("<", "live forecast coverage80 < 0.6")

@@ -51,6 +51,8 @@ def test_one_cycle_is_the_usable_capacity_discharged_once() -> None:
         "cycles",
         "covered_h",
         "gaps",
+        "estimated_h",
+        "estimated_share",
     ]
     with pytest.raises(QueryError, match="capacity_kwh"):
         equivalent_full_cycles(rows, capacity_kwh=0.0, tz="UTC")

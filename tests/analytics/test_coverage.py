@@ -88,6 +88,8 @@ def test_hand_worked_missing_null_duplicate_and_off_grid_rows() -> None:
             "missing": 21,
             "off_grid": 1,
             "coverage_pct": 12.5,
+            "estimated": 0,  # the frame has no quality column: all actual
+            "estimated_share": 0.0,
         }
     ]
     assert result.notes == ["1 timestamps are off the 1:00:00 grid and not counted as received"]

@@ -185,8 +185,8 @@ def test_ausgrid_daily_peak_of_hourly_means_matches_pandas(shared_datasets: Path
 
 
 def _maxima(rows: pa.Table, tz: str, period: str) -> pa.Table:
-    """Per series and local period: largest value, when it first came, values, nulls (in Python,
-    as a store's MAX buckets would be)."""
+    """Per series and local period: largest value, when it first came, values, nulls and whether
+    the largest value is an estimate (in Python, as a store's MAX buckets would be)."""
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(tz)
@@ -196,13 +196,13 @@ def _maxima(rows: pa.Table, tz: str, period: str) -> pa.Table:
         day = local.replace(hour=0, minute=0, second=0, microsecond=0)
         start = day if period == "day" else local.replace(minute=0, second=0, microsecond=0)
         # keyed in UTC: the two 02:00 hours of the fall-back night compare equal as local times
-        acc = out.setdefault((r["series_id"], start.astimezone(UTC)), [None, None, 0, 0])
+        acc = out.setdefault((r["series_id"], start.astimezone(UTC)), [None, None, 0, 0, None])
         if r["value"] is None:
             acc[3] += 1  # type: ignore[operator]
             continue
         acc[2] += 1  # type: ignore[operator]
         if acc[0] is None or r["value"] > acc[0]:  # strictly: ties keep the earliest
-            acc[0], acc[1] = r["value"], r["ts"]
+            acc[0], acc[1], acc[4] = r["value"], r["ts"], r.get("quality", 0) == 1
     keys = sorted(out)
     return pa.table(
         {
@@ -212,6 +212,7 @@ def _maxima(rows: pa.Table, tz: str, period: str) -> pa.Table:
             "at": pa.array([out[k][1] for k in keys], pa.timestamp("us", tz="UTC")),
             "count": pa.array([out[k][2] for k in keys], pa.int64()),
             "nulls": pa.array([out[k][3] for k in keys], pa.int64()),
+            "at_estimated": pa.array([out[k][4] for k in keys], pa.bool_()),
         }
     )
 
@@ -227,6 +228,8 @@ def test_peaks_from_period_maxima_equal_the_windows_of_the_rows(period: str, uni
     rows = pa.concat_tables(
         [frame(1, utc(2024, 10, 25, 22), Q, values), frame(2, utc(2024, 10, 25, 22), Q, values[::-1])]
     )
+    # every third interval an estimate: some peaks are estimated, some of their ties are not
+    rows = rows.append_column("quality", pa.array([int(i % 3 == 0) for i in range(rows.num_rows)], pa.int8()))
     tz = "Europe/Amsterdam"
     want = peak_demand_kw(rows, window=M15, tz=tz, period=period, input_unit=unit, interval=Q)  # type: ignore[arg-type]
     got = peak_demand_from_maxima_kw(
@@ -239,6 +242,8 @@ def test_peaks_from_period_maxima_equal_the_windows_of_the_rows(period: str, uni
     )
     assert got.table.equals(want.table)
     assert got.notes == want.notes == ["10 null values skipped"]
+    flags = got.table.column("peak_estimated").to_pylist()
+    assert True in flags and False in flags
     if period == "hour":  # the fall-back day has 25 hours per series
         per_day = pc.value_counts(got.table.column("local_date")).to_pylist()
         assert {"values": date(2024, 10, 27), "counts": 50} in per_day

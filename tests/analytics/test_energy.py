@@ -98,6 +98,8 @@ def test_hand_worked_day_sums_with_a_null_skipped_and_counted() -> None:
             "local_date": date(2024, 1, 1),
             "energy_kwh": 1.5,
             "intervals": 1,
+            "estimated_intervals": 0,  # no quality column: all actual
+            "estimated_share": 0.0,
         },
         {
             "series_id": 7,
@@ -105,9 +107,11 @@ def test_hand_worked_day_sums_with_a_null_skipped_and_counted() -> None:
             "local_date": date(2024, 1, 2),
             "energy_kwh": 2.5,
             "intervals": 2,
+            "estimated_intervals": 0,
+            "estimated_share": 0.0,
         },
     ]
-    assert r.units == {"energy_kwh": "kWh"}
+    assert r.units == {"energy_kwh": "kWh", "estimated_share": "1"}
     assert r.notes == ["1 null values skipped"]
 
 
@@ -192,7 +196,15 @@ def test_bad_arguments_name_the_thing_and_the_fix() -> None:
 def test_an_empty_frame_gives_an_empty_table_with_the_columns() -> None:
     out = energy_kwh(frame([]), period="day", tz="UTC").table
     assert out.num_rows == 0
-    assert out.column_names == ["series_id", "start", "local_date", "energy_kwh", "intervals"]
+    assert out.column_names == [
+        "series_id",
+        "start",
+        "local_date",
+        "energy_kwh",
+        "intervals",
+        "estimated_intervals",
+        "estimated_share",
+    ]
 
 
 def test_other_timestamp_units_and_zones_are_read_as_instants() -> None:

@@ -23,11 +23,13 @@ Q = timedelta(minutes=15)
 def test_hand_worked_two_meters_one_day() -> None:
     # meter 1: 1, 2, 3, 4 kWh; meter 2: 4, 1, None, 2 kWh at 00:00..00:45 UTC.
     # sums per instant 5, 3, 3, 6: total 17, average 17 / 4 = 4.25, peak 6 at 00:45,
-    # minimum 3 first at 00:15; 7 values summed
+    # minimum 3 first at 00:15; 7 values summed. Meter 2's 00:45 read (in the peak) is an
+    # estimate, and so is its null at 00:30, which holds no value: 1 of the 7 values estimated
     start = utc(2024, 6, 3)
     rows = pa.concat_tables(
         [frame(1, start, Q, [1.0, 2.0, 3.0, 4.0]), frame(2, start, Q, [4.0, 1.0, None, 2.0])]
     )
+    rows = rows.append_column("quality", pa.array([0, 0, 0, 0, 0, 0, 1, 1], pa.int8()))
     r = summarise(rows, period="day", tz="UTC")
     assert r.table.to_pylist() == [
         {
@@ -42,9 +44,19 @@ def test_hand_worked_two_meters_one_day() -> None:
             "minimum_at": utc(2024, 6, 3, 0, 15),
             "intervals": 4,
             "values": 7,
+            "estimated_values": 1,
+            "estimated_share": 1 / 7,
+            "peak_estimated": True,
+            "minimum_estimated": False,
         }
     ]
-    assert r.units == {"total_kwh": "kWh", "average_kwh": "kWh", "peak_kwh": "kWh", "minimum_kwh": "kWh"}
+    assert r.units == {
+        "total_kwh": "kWh",
+        "average_kwh": "kWh",
+        "peak_kwh": "kWh",
+        "minimum_kwh": "kWh",
+        "estimated_share": "1",
+    }
     assert r.notes == ["1 null values skipped"]
 
 

@@ -76,7 +76,12 @@ def test_hand_worked_cost_of_four_hours_on_a_monday() -> None:
         (1, "peak", 9.0, pytest.approx(2.88), 0.32),
         (1, "offpeak", 1.0, pytest.approx(0.21), 0.21),
     ]
-    assert result.units == {"energy_kwh": "kWh", "cost": "EUR", "price_per_kwh": "EUR/kWh"}
+    assert result.units == {
+        "energy_kwh": "kWh",
+        "cost": "EUR",
+        "price_per_kwh": "EUR/kWh",
+        "estimated_share": "1",
+    }
     assert result.sql == []
 
 

@@ -57,7 +57,9 @@ def test_run_job_without_a_server_runs_in_process_and_records_the_run(tmp_path: 
     assert health.returncode == 0, health.stderr
     assert "meter:m-1/kwh" in health.stdout and "2024-01-01T01:00:00" in health.stdout
     unknown = _gp(tmp_path, "run-job", "nope", "--config", str(config), "--data-dir", str(data))
-    assert unknown.returncode == 1 and "no job 'nope'; jobs: forecasts, retention, rollups, source:drop" in unknown.stderr
+    assert unknown.returncode == 1 and "no job 'nope'; jobs: forecast-monitor, forecasts, retention, rollups, source:drop" in (
+        unknown.stderr
+    )
 
 
 @pytest.mark.e2e

@@ -120,3 +120,41 @@ def test_a_read_only_store_from_before_schema_8_reads_buckets_from_the_points(tm
         assert days.column("estimated").to_pylist() == [3, 2, 1]
     finally:
         old.close()
+
+
+def _as_schema_8(path: Path) -> None:
+    """Make a store file look as schema version 8 left it: rollups without the extreme flags."""
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE rollups DROP COLUMN min_estimated")
+    con.execute("ALTER TABLE rollups DROP COLUMN max_estimated")
+    con.execute("DELETE FROM schema_version WHERE version >= 9")
+    con.close()
+
+
+def test_a_store_from_schema_8_rolls_up_again_with_the_flags_of_its_extremes(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    store = open_store(f"duckdb:///{path}")
+    # rising values: each hour's maximum is its last quarter-hour, an estimate in hour 1 only
+    ts = grid(T0, 12)
+    quality = [Quality.ESTIMATED if i in (7, 9) else Quality.ACTUAL for i in range(12)]
+    write(store, "m-1", ts, [float(i) for i in range(12)], quality=quality)
+    store.refresh_rollups()
+    store.close()
+    _as_schema_8(path)
+    q = ReadingsQuery(1, start=T0, end=T0 + timedelta(hours=3), resolution=Resolution.HOUR, agg=Agg.MAX)
+    old = open_store(f"duckdb:///{path}", read_only=True)  # not migrated: buckets from the points
+    try:
+        from_points = old.read(q)
+    finally:
+        old.close()
+    assert from_points.column("at_estimated").to_pylist() == [False, True, False]
+    assert from_points.column("estimated").to_pylist() == [0, 1, 1]
+    store = open_store(f"duckdb:///{path}")  # migrated: every series is dirty until the refresh
+    try:
+        assert store.read(q).equals(from_points)
+        store.refresh_rollups()
+        sql: list[tuple[str, list[object]]] = []
+        assert store.read(q, explain=sql).equals(from_points)
+        assert "FROM rollups" in sql[0][0]
+    finally:
+        store.close()

@@ -84,6 +84,10 @@ def test_charts_hold_the_demo_data_points(server: LiveServer, open_tab: Callable
     for row in zip(lo95, lo80, mean, hi80, hi95, strict=True):
         if row[2] is not None:
             assert row[0] <= row[1] <= row[2] <= row[3] <= row[4]
+    # the live error of the recent window, from GET /api/v1/forecasts/{id}/error: the demo's only
+    # forecast starts after the newest reading, so nothing is scored yet, and the line says so
+    live = poll(lambda: tab.page.text_content("#forecast-live"), "the live error line")
+    assert live == "Live error: no step of the last 7 days has both an actual and a stored forecast yet.", live
     assert tab.errors == []
 
 

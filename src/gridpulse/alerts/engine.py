@@ -12,6 +12,7 @@ Delivery outcomes come back through the queue and are added to each alert's hist
 Source rules (alerts/source_failures.py) are scheduled rules too: they read the job history of
 the `[[sources]]` the engine was given; the built-in one, `source-failing`, gives way to a
 config or API rule of its name and comes back when that API rule is deleted.
+Forecast rules (alerts/forecast_checks.py) read the forecast monitoring checks the same way.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 
 from gridpulse.alerts.evaluate import MetricSelector, Reading, newest_readings
+from gridpulse.alerts.forecast_checks import forecast_states
 from gridpulse.alerts.notify import NOTIFIERS, AlertEvent, Notifier, NotifyError, NotifyOptions, make_notifier
-from gridpulse.alerts.rules import Rule, RuleKind, parse_rule, series_name
+from gridpulse.alerts.rules import FORECAST_KINDS, Rule, RuleKind, parse_rule, series_name
 from gridpulse.alerts.source_failures import (
     SourceFailure,
     WatchedSource,
@@ -79,6 +81,8 @@ class AlertEngine:
         sources: the configured `[[sources]]` by name, which source rules watch.
         builtin_rules: rules gridpulse makes (`source-failing`), each in force unless a config or
             API rule has its name.
+        psi_drift: the PSI a forecast_drift rule without a threshold fires at (`[forecast]
+            psi_drift`). [1]
     """
 
     def __init__(
@@ -91,10 +95,12 @@ class AlertEngine:
         delivery_threads: int = 4,
         sources: Mapping[str, WatchedSource] | None = None,
         builtin_rules: Sequence[Rule] = (),
+        psi_drift: float = 0.25,
     ) -> None:
         self.store = store
         self.sources = dict(sources or {})
         self._builtin = {r.name: r for r in builtin_rules}
+        self.psi_drift = psi_drift
         self.options = options or NotifyOptions()
         self.default_notify = tuple(default_notify)
         self.selector = MetricSelector()
@@ -142,6 +148,7 @@ class AlertEngine:
             options=options,
             sources=sources,
             builtin_rules=[builtin] if builtin is not None else [],
+            psi_drift=settings.forecast.psi_drift,
         )
         for rule in [*engine._config_rules, *engine._builtin.values()]:
             for target in rule.notify or engine.default_notify:
@@ -352,7 +359,7 @@ class AlertEngine:
         return self.call(add)
 
     def evaluate_scheduled(self) -> dict[str, int]:
-        """Evaluate the scheduled rules now (no data, anomaly, validation) and re-send open
+        """Evaluate the scheduled rules now (no data, anomaly, validation, source, forecast) and re-send open
         alerts to Alertmanager targets; returns counts. Called by the scheduler."""
         return self.call(self._scheduled, timeout=300)
 
@@ -479,6 +486,8 @@ class AlertEngine:
                 states, labels = self._anomalies(book)
             elif kind is RuleKind.VALIDATION:
                 states, labels = self._validation(book, now)
+            elif kind in FORECAST_KINDS:
+                states, labels = self._forecast_checks(book, now)
             elif kind is RuleKind.SOURCE:
                 if latest is None:  # one read of the job history per evaluation, whatever the rules
                     latest = self.store.latest_job_runs()
@@ -571,6 +580,25 @@ class AlertEngine:
             s = by_id.get(a.series_id)
             if s is not None:
                 states[series_name(*s.key)] = (True, a.value, _us(a.end))
+        return states, self._labels_for(series)
+
+    def _forecast_checks(
+        self, book: RuleBook, now: datetime
+    ) -> tuple[dict[str, tuple[bool, float | None, int | None]], dict[str, dict[str, str]]]:
+        """Series whose newest forecast monitoring check meets the rule (alerts/forecast_checks.py)."""
+        rule = book.rule
+        series = self._series_of(rule, rule.metric)
+        names = {s.series_id: series_name(*s.key) for s in series}
+        states = forecast_states(
+            rule,
+            names,
+            lambda ids, since, until, newest: self.store.list_forecast_checks(
+                ids, since=since, until=until, newest=newest
+            ),
+            now=now,
+            psi_drift=self.psi_drift,
+            known=list(book.series),
+        )
         return states, self._labels_for(series)
 
     def _validation(

@@ -16,7 +16,11 @@ Kinds (`kind`, inferred as `threshold` when absent):
   (scheduled; they need the tables of gridpulse.anomaly and gridpulse.quality);
 - source: a `[[sources]]` source whose runs failed `threshold` times in a row (default: the
   source's own failure_alert_after), read from the job history by the scheduler
-  (alerts/source_failures.py).
+  (alerts/source_failures.py);
+- forecast_error, forecast_drift: the newest forecast monitoring check of a series (the
+  forecast_checks table gridpulse.jobs.monitoring writes): its live error `measure` (mape, mae,
+  bias, coverage80, coverage95) `<op> threshold`, or its PSI at or above `threshold` (default
+  `[forecast] psi_drift`), scheduled (alerts/forecast_checks.py).
 
 Every kind has a for-duration (`for`: the condition holds over at least this span of reading
 time before the alert fires), a cooldown (`cooldown`: after a group fired, it does not fire again
@@ -41,6 +45,8 @@ from typing import Any
 from gridpulse.errors import ConfigError
 
 __all__ = [
+    "ERROR_MEASURES",
+    "FORECAST_KINDS",
     "GROUP_LABELS",
     "OPS",
     "SOURCE_GROUP_LABELS",
@@ -61,10 +67,17 @@ class RuleKind(enum.StrEnum):
     ANOMALY = "anomaly"
     VALIDATION = "validation"
     SOURCE = "source"
+    FORECAST_ERROR = "forecast_error"
+    FORECAST_DRIFT = "forecast_drift"
 
 
 #: kinds evaluated in the ingest path, as rows commit; the others run in the scheduler
 STREAM_KINDS = frozenset({RuleKind.THRESHOLD, RuleKind.RATE})
+#: kinds that read the forecast monitoring checks
+FORECAST_KINDS = frozenset({RuleKind.FORECAST_ERROR, RuleKind.FORECAST_DRIFT})
+#: what a forecast_error rule compares: a live error figure of the recent window (mape [%],
+#: mae and bias [series' unit], coverage80 / coverage95 [0..1])
+ERROR_MEASURES = ("mape", "mae", "bias", "coverage80", "coverage95")
 
 #: comparison text -> function on two floats
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -100,10 +113,12 @@ _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.
 _KEYS = {
     "name", "kind", "metric", "entity_kind", "entity_id", "op", "threshold", "clear", "minutes",
     "min_severity", "for", "for_s", "cooldown", "cooldown_s", "group_by", "notify", "severity",
-    "summary", "source", "check", "sources",
+    "summary", "source", "check", "sources", "measure",
 }  # fmt: skip
 #: fields a source rule has no use for: refused rather than silently ignored
 _NOT_FOR_SOURCE = ("metric", "entity_kind", "entity_id", "op", "clear", "minutes", "min_severity", "check")
+#: fields the forecast kinds have no use for (drift also takes no op or measure: PSI >= threshold)
+_NOT_FOR_FORECAST = ("clear", "minutes", "min_severity", "check")
 
 
 def series_name(entity_kind: str, entity_id: str, metric: str) -> str:
@@ -144,13 +159,15 @@ class Rule:
         entity_id: only entities matching this glob (`b-*`); '' for any.
         op: comparison of the value (threshold) or rate (rate) with `threshold`.
         threshold: in the metric's unit (threshold) or its unit per hour (rate); source: failed
-            runs in a row [runs], NaN for each source's own failure_alert_after.
+            runs in a row [runs], NaN for each source's own failure_alert_after; forecast_error:
+            in the measure's unit; forecast_drift: PSI [1], NaN for `[forecast] psi_drift`.
         clear: the level at which a firing threshold alert resolves (hysteresis); None: the
             threshold itself.
         minutes: nodata: minutes without a reading that count as no data. [min]
         min_severity: anomaly: the least severity that counts ('' for any).
         check: validation: the validation rule whose failures count (e.g. 'flat_line'; '' any).
         sources: source: globs on `[[sources]]` names (`eniscope*`); () for every source.
+        measure: forecast_error: the live error figure compared (ERROR_MEASURES); '' otherwise.
         for_s: the condition must hold over at least this span of reading time. [s]
         cooldown_s: after a group fired, no new alert of it within this wall-clock time. [s]
         group_by: labels (GROUP_LABELS) whose values make a group; () means one group per rule.
@@ -174,6 +191,7 @@ class Rule:
     min_severity: str = ""
     check: str = ""
     sources: tuple[str, ...] = ()
+    measure: str = ""
     for_s: float = 0.0
     cooldown_s: float = 0.0
     group_by: tuple[str, ...] = ("series",)
@@ -215,6 +233,14 @@ class Rule:
             runs = "failure_alert_after" if math.isnan(self.threshold) else f"{self.threshold:g}"
             which = f"source {', '.join(self.sources)}" if self.sources else "a source"
             return f"{which} failed {runs} run{'' if runs == '1' else 's'} in a row"
+        if self.kind is RuleKind.FORECAST_ERROR:
+            unit = " %" if self.measure == "mape" else ""
+            return f"live forecast {self.measure} {self.op} {self.threshold:g}{unit}" + (
+                f" on {self.metric}" if self.metric else ""
+            )
+        if self.kind is RuleKind.FORECAST_DRIFT:
+            level = "forecast.psi_drift" if math.isnan(self.threshold) else f"{self.threshold:g}"
+            return f"forecast input drift: PSI >= {level}" + (f" on {self.metric}" if self.metric else "")
         if self.kind is RuleKind.VALIDATION:
             return f"validation {self.check or 'check'} failed" + (
                 f" on {self.metric}" if self.metric else ""
@@ -226,7 +252,8 @@ class Rule:
     def as_dict(self) -> dict[str, Any]:
         """The rule as the API shows it and the store keeps it (parse_rule reads it back)."""
         out: dict[str, Any] = {"name": self.name, "kind": self.kind.value}
-        for key in ("metric", "entity_kind", "entity_id", "op", "min_severity", "check", "summary"):
+        keys = ("metric", "entity_kind", "entity_id", "op", "min_severity", "check", "measure", "summary")
+        for key in keys:
             if getattr(self, key):
                 out[key] = getattr(self, key)
         if not math.isnan(self.threshold):
@@ -325,6 +352,15 @@ def parse_rule(
             )
     elif spec.get("sources"):
         raise ConfigError(f"{where} sources applies to source rules only: add kind = 'source'")
+    if kind in FORECAST_KINDS:
+        not_for = _NOT_FOR_FORECAST + (("op", "measure") if kind is RuleKind.FORECAST_DRIFT else ())
+        given = [k for k in not_for if spec.get(k) not in (None, "")]
+        if given:
+            raise ConfigError(f"{where} {', '.join(given)} does not apply to a {kind.value} rule")
+    elif spec.get("measure") not in (None, ""):
+        raise ConfigError(
+            f"{where} measure applies to forecast_error rules only: add kind = 'forecast_error'"
+        )
     rule = Rule(
         name=name,
         kind=kind,
@@ -369,6 +405,27 @@ def parse_rule(
         changes["min_severity"] = severity
     elif kind is RuleKind.VALIDATION:
         changes["check"] = _text(spec, "check", where)
+    elif kind is RuleKind.FORECAST_ERROR:
+        measure = _text(spec, "measure", where) or "mape"
+        if measure not in ERROR_MEASURES:
+            raise ConfigError(f"{where} measure={measure!r} is not one of {', '.join(ERROR_MEASURES)}")
+        # coverage alerts when it falls short; the other measures when they grow
+        op = spec.get("op") or ("<" if measure.startswith("coverage") else ">")
+        if op not in OPS:
+            raise ConfigError(f"{where} op={op!r} is not one of {' '.join(OPS)}")
+        if spec.get("threshold") is None:
+            raise ConfigError(
+                f"{where} threshold is required for a forecast_error rule (e.g. 20 for MAPE over 20 %)"
+            )
+        changes.update(measure=measure, op=op, threshold=_number(spec, "threshold", where))
+    elif kind is RuleKind.FORECAST_DRIFT:
+        if spec.get("threshold") is not None:
+            psi = _number(spec, "threshold", where)
+            if psi <= 0:
+                raise ConfigError(
+                    f"{where} threshold={psi:g} is not a PSI above 0 (0.25: a shifted distribution)"
+                )
+            changes["threshold"] = psi
     else:
         if spec.get("threshold") is not None:
             runs = _number(spec, "threshold", where)

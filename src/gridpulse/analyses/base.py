@@ -177,8 +177,8 @@ class Analysis:
         buckets: given the converted parameters and the series, the (resolution, agg) at which
             the store can pre-aggregate exactly what the analytic would compute, or None.
             Bucketed reads come from the rollups, so years of 15-minute data answer in
-            milliseconds; the frame then has a `count` column (intervals per row), and for MIN
-            and MAX an `at` column.
+            milliseconds; the frame then has `count` (intervals per row) and `estimated` (of
+            them, estimates) columns, and for MIN and MAX `at` and `at_estimated`.
         groups: given the converted parameters and the series, series id -> group name when the
             analytic takes the sum of each group's series (`store.read_totals`, one frame of
             group, ts, value, count, series) instead of one row per series; None: per series.

@@ -27,6 +27,7 @@ from gridpulse.analytics.demand import (
     top_peaks,
 )
 from gridpulse.analytics.energy import consumption_from_register_kwh, energy_from_power_kwh, energy_kwh
+from gridpulse.analytics.estimated import reshare
 from gridpulse.analytics.feeders import feeder_balance
 from gridpulse.analytics.generation import generation_summary
 from gridpulse.analytics.summary import summarise
@@ -68,13 +69,12 @@ def _max_gap(default: str | None) -> Param:
 # ------------------------------------------------------------------------------ calls
 def _energy_from_interval_kwh(x: Inputs) -> AnalyticResult:
     # pre-aggregated by the store (see _energy_buckets) when the frame counts its intervals
-    count, nulls = ("count", "nulls") if "count" in x.frame.column_names else (None, None)
+    bucketed = "count" in x.frame.column_names
+    counts = {"count": "count", "nulls": "nulls", "estimated": "estimated"} if bucketed else {}
     if x.groups:  # the store summed each group's buckets (_energy_groups)
-        result = energy_kwh(
-            x.frame, period=x.params["period"], tz=x.tz, series_id="group", count=count, nulls=nulls
-        )
+        result = energy_kwh(x.frame, period=x.params["period"], tz=x.tz, series_id="group", **counts)
         return _named_groups(result, x.groups)
-    return energy_kwh(x.frame, period=x.params["period"], tz=x.tz, count=count, nulls=nulls)
+    return energy_kwh(x.frame, period=x.params["period"], tz=x.tz, **counts)
 
 
 def _named_groups(result: AnalyticResult, names: Sequence[str]) -> AnalyticResult:
@@ -87,7 +87,8 @@ def _named_groups(result: AnalyticResult, names: Sequence[str]) -> AnalyticResul
 
 def _summed_by_group(result: AnalyticResult, series: Sequence[Series], by: str) -> AnalyticResult:
     """Per-series energy rows summed per group and period (kW series, integrated one by one):
-    energy, hours covered and gap counts add up."""
+    energy, hours covered, estimated hours and gap counts add up; the estimated share is worked
+    out again from the sums."""
     names = _GROUPINGS[by](series)
     t = result.table
     group = pa.array([names[int(i)] for i in t.column("series_id").to_pylist()], pa.string())
@@ -100,7 +101,7 @@ def _summed_by_group(result: AnalyticResult, series: Sequence[Series], by: str) 
         .rename_columns(["group", *keys, *sums])
         .sort_by([("group", "ascending"), *((k, "ascending") for k in keys[:1])])
     )
-    return AnalyticResult(summed, result.units, result.notes)
+    return AnalyticResult(reshare(summed), result.units, result.notes)  # shares do not add up
 
 
 #: Energy periods the store buckets itself (from the rollups when they are fresh).
@@ -275,6 +276,7 @@ def _summary(x: Inputs) -> AnalyticResult:
         series_id="group",
         count="count",
         nulls="nulls",
+        estimated="estimated",
     )
 
 
@@ -308,7 +310,12 @@ def _profile(x: Inputs) -> AnalyticResult:
         points=x.params["points"],
         day_types=x.params["day_types"],
         holidays=x.params["holidays"],
-        nulls="nulls" if "nulls" in x.frame.column_names else None,
+        # hourly sums from the store (_profile_buckets) count their intervals and estimates
+        **(
+            {"nulls": "nulls", "count": "count", "estimated": "estimated"}
+            if "count" in x.frame.column_names
+            else {}
+        ),
     )
 
 

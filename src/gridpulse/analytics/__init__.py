@@ -2,7 +2,8 @@
 
 Each analytic is a pure function over long Arrow frames (`base`) returning an AnalyticResult.
 The helpers they share live in `frames` (reading a frame into numpy, runs of sorted rows,
-instants in µs) and `periods` (local calendar periods and the wall clock of a zone).
+instants in µs), `periods` (local calendar periods and the wall clock of a zone) and `estimated`
+(the columns that say how much of each figure rests on estimated values).
 """
 
 from gridpulse.analytics.base import AnalyticResult

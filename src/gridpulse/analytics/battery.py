@@ -17,6 +17,8 @@ import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
 from gridpulse.analytics.energy import energy_from_power_kwh
+from gridpulse.analytics.estimated import HOURS_UNITS, count_columns
+from gridpulse.analytics.estimated import UNITS as ESTIMATED_UNITS
 from gridpulse.analytics.frames import (
     capacity_per_row,
     first_extreme,
@@ -41,6 +43,7 @@ def soc_daily(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Lowest and highest state of charge per series and local day, and when they were reached.
 
@@ -52,19 +55,24 @@ def soc_daily(
         series_id: name of the series id column.
         ts: name of the timestamp column (sample instant, aware).
         value: name of the value column. [%]
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
         series_id, start (UTC instant of local midnight), local_date, soc_min_pct [%],
-        soc_max_pct [%], soc_min_at, soc_max_at (UTC instants), samples.
+        soc_max_pct [%], soc_min_at, soc_max_at (UTC instants), samples, estimated_samples (of
+        them, estimates), estimated_share [1], soc_min_estimated, soc_max_estimated (the sample
+        at the minimum or maximum is an estimate).
 
     Raises:
         QueryError: unknown zone, bad frame.
     """
-    f = read_frame(frame, series_id=series_id, ts=ts, value=value)
+    f = read_frame(frame, series_id=series_id, ts=ts, value=value, quality=quality)
     p = local_periods(f.ts_us, period="day", tz=tz)
     at = segment_starts(f.series_id, p.start_us)
     low, low_i = first_extreme(f.value, at, np.minimum)
     high, high_i = first_extreme(f.value, at, np.maximum)
+    samples = run_lengths(at, len(f.ts_us))
+    estimated = np.add.reduceat(f.estimated, at) if len(at) else np.zeros(0, np.int64)
     table = pa.table(
         {
             "series_id": pa.array(f.series_id[at], pa.int32()),
@@ -73,10 +81,14 @@ def soc_daily(
             "soc_max_pct": pa.array(high, pa.float64()),
             "soc_min_at": pa.array(f.ts_us[low_i], TS_TYPE),
             "soc_max_at": pa.array(f.ts_us[high_i], TS_TYPE),
-            "samples": pa.array(run_lengths(at, len(f.ts_us)), pa.int64()),
+            "samples": pa.array(samples, pa.int64()),
+            **count_columns(estimated, samples, "samples"),
+            "soc_min_estimated": pa.array(f.estimated[low_i] > 0, pa.bool_()),
+            "soc_max_estimated": pa.array(f.estimated[high_i] > 0, pa.bool_()),
         }
     )
-    return AnalyticResult(table, {"soc_min_pct": "%", "soc_max_pct": "%"}, null_note(f.nulls))
+    units = {"soc_min_pct": "%", "soc_max_pct": "%", **ESTIMATED_UNITS}
+    return AnalyticResult(table, units, null_note(f.nulls))
 
 
 def _held(
@@ -86,7 +98,7 @@ def _held(
     period: Period,
     tz: str,
     max_gap: timedelta,
-    names: tuple[str, str, str],
+    names: tuple[str, str, str, str],
 ) -> AnalyticResult:
     """`column`, in place of the value column, held from each sample to the next, summed per period.
 
@@ -96,13 +108,13 @@ def _held(
         period: as for `energy.energy_from_power_kwh`.
         tz: IANA zone of the site.
         max_gap: the longest spacing between samples that is bridged. [timedelta]
-        names: the series id, timestamp and value column names.
+        names: the series id, timestamp, value and quality column names.
 
     Returns:
         As `energy.energy_from_power_kwh` with samples="interval_average": `energy_kwh` holds the
-        sum of value × time held [unit × h].
+        sum of value × time held [unit × h], estimated_h the time held by estimated samples.
     """
-    series_id, ts, value = names
+    series_id, ts, value, quality = names
     return energy_from_power_kwh(
         frame.set_column(frame.column_names.index(value), value, column),
         period=period,
@@ -112,6 +124,7 @@ def _held(
         series_id=series_id,
         ts=ts,
         value=value,
+        quality=quality,
     )
 
 
@@ -133,6 +146,7 @@ def equivalent_full_cycles(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Equivalent full cycles per series and local period: discharged energy / usable capacity.
 
@@ -150,10 +164,12 @@ def equivalent_full_cycles(
         series_id: name of the series id column.
         ts: name of the timestamp column (interval start, aware).
         value: name of the value column. [kW]
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
         series_id, start, local_date, discharged_kwh [kWh], charged_kwh [kWh], cycles [1],
-        covered_h [h], gaps.
+        covered_h [h], gaps, estimated_h (of covered_h, held by estimated samples) [h],
+        estimated_share [1].
 
     Raises:
         QueryError: a missing or non-positive capacity, unknown period or zone, bad frame.
@@ -162,7 +178,7 @@ def equivalent_full_cycles(
     zero = pa.scalar(0.0, pa.float64())
     discharge = pc.if_else(pc.greater(power, 0), power, zero)
     charge = pc.if_else(pc.less(power, 0), pc.negate(power), zero)
-    names = (series_id, ts, value)
+    names = (series_id, ts, value, quality)
     out = _held(power_frame, discharge, period=period, tz=tz, max_gap=max_gap, names=names)
     charged = _held(power_frame, charge, period=period, tz=tz, max_gap=max_gap, names=names)
     charged_kwh = charged.table.column("energy_kwh")
@@ -170,11 +186,19 @@ def equivalent_full_cycles(
     discharged = out.table.column("energy_kwh").to_numpy()
     capacity = capacity_per_row(sid, capacity_kwh, "capacity_kwh")
     table = (
-        out.table.rename_columns(["series_id", "start", "local_date", "discharged_kwh", "covered_h", "gaps"])
+        out.table.rename_columns(
+            ["series_id", "start", "local_date", "discharged_kwh", *out.table.column_names[4:]]
+        )
         .add_column(4, "charged_kwh", charged_kwh)
         .add_column(5, "cycles", pa.array(discharged / capacity, pa.float64()))
     )
-    units = {"discharged_kwh": "kWh", "charged_kwh": "kWh", "cycles": "1", "covered_h": "h"}
+    units = {
+        "discharged_kwh": "kWh",
+        "charged_kwh": "kWh",
+        "cycles": "1",
+        "covered_h": "h",
+        **HOURS_UNITS,
+    }
     return AnalyticResult(table, units, out.notes)
 
 
@@ -188,6 +212,7 @@ def time_below_threshold(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Hours per series and local period with the state of charge below a threshold.
 
@@ -204,9 +229,11 @@ def time_below_threshold(
         series_id: name of the series id column.
         ts: name of the timestamp column (sample instant, aware).
         value: name of the value column. [%]
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
-        series_id, start, local_date, below_h [h], covered_h (time with a held sample) [h], gaps.
+        series_id, start, local_date, below_h [h], covered_h (time with a held sample) [h], gaps,
+        estimated_h (of covered_h, held by estimated samples) [h], estimated_share [1].
 
     Raises:
         QueryError: unknown period or zone, max_gap not positive, bad frame.
@@ -214,7 +241,10 @@ def time_below_threshold(
     if not 0 <= threshold_pct <= 100:
         raise QueryError(f"threshold_pct={threshold_pct} must be a percentage (0..100)")
     below = pc.cast(pc.less(_clean(frame, value), threshold_pct), pa.float64())
-    out = _held(frame, below, period=period, tz=tz, max_gap=max_gap, names=(series_id, ts, value))
+    names = (series_id, ts, value, quality)
+    out = _held(frame, below, period=period, tz=tz, max_gap=max_gap, names=names)
     # a 0/1 indicator integrated over time is the time it was 1
-    table = out.table.rename_columns(["series_id", "start", "local_date", "below_h", "covered_h", "gaps"])
-    return AnalyticResult(table, {"below_h": "h", "covered_h": "h"}, out.notes)
+    table = out.table.rename_columns(
+        ["series_id", "start", "local_date", "below_h", *out.table.column_names[4:]]
+    )
+    return AnalyticResult(table, {"below_h": "h", "covered_h": "h", **HOURS_UNITS}, out.notes)

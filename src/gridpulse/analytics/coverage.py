@@ -15,7 +15,17 @@ import numpy as np
 import pyarrow as pa
 
 from gridpulse.analytics.base import AnalyticResult
-from gridpulse.analytics.frames import I32, I64, Mask, frame_arrays, grid_count, instant_us, interval_us
+from gridpulse.analytics.estimated import share
+from gridpulse.analytics.frames import (
+    I32,
+    I64,
+    Mask,
+    frame_arrays,
+    grid_count,
+    instant_us,
+    interval_us,
+    row_estimates,
+)
 from gridpulse.analytics.periods import US_PER_DAY, local_midnights_us, wall_clock_us
 from gridpulse.errors import QueryError
 from gridpulse.model import TS_TYPE
@@ -35,6 +45,7 @@ def coverage(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Expected, received and off-grid intervals per series and local day over [start, end).
 
@@ -42,7 +53,9 @@ def coverage(
     day, 92 on a 23-hour (spring-forward) day, 100 on a 25-hour (fall-back) day. The first and
     last day count only the part inside [start, end). `received` counts distinct grid instants
     with a non-null value (a resent row counts once); `off_grid` counts distinct timestamps not on
-    the grid. Rows outside the range are ignored.
+    the grid. Rows outside the range are ignored. `estimated` counts the received intervals
+    whose value is an estimate (gridpulse.quality): received - estimated arrived as actual or
+    edited reads.
 
     Args:
         frame: long frame of interval values (series_id, ts as a UTC instant of the interval
@@ -54,11 +67,13 @@ def coverage(
         series_ids: the series to report, including ones with no row at all; default the
             series in the frame.
         series_id, ts, value: column names.
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
         Rows per series and local day: series_id, local_date, expected, received, missing
         (expected - received), off_grid, coverage_pct (100 x received / expected; null for a day
-        with no expected interval) [%].
+        with no expected interval) [%], estimated (received intervals that are estimates),
+        estimated_share (estimated / received; null when none received) [1].
 
     Raises:
         QueryError: a naive start or end, end not after start, a non-positive interval, an
@@ -68,6 +83,7 @@ def coverage(
     lo, hi = _range(start, end)
     zone(tz)
     sid, ts_us, _val, valid = frame_arrays(frame, series_id=series_id, ts=ts, value=value)
+    est = row_estimates(frame, quality=quality) > 0
     ids = _series_list(sid, series_ids)
     wall = wall_clock_us(np.array([lo, hi - 1], np.int64), tz)
     days = np.arange(wall[0] // US_PER_DAY, wall[1] // US_PER_DAY + 2, dtype=np.int64)
@@ -79,6 +95,7 @@ def coverage(
     on_grid = ts_us % iv == 0
     received = _count_distinct(ids, sid, day_of, ts_us, inside & on_grid & valid, len(days) - 1)
     off_grid = _count_distinct(ids, sid, day_of, ts_us, inside & ~on_grid, len(days) - 1)
+    estimated = _count_distinct(ids, sid, day_of, ts_us, inside & on_grid & valid & est, len(days) - 1)
 
     n_days = len(days) - 1
     exp = np.tile(expected, len(ids))
@@ -95,6 +112,8 @@ def coverage(
             "missing": pa.array(exp - rec, pa.int64()),
             "off_grid": pa.array(off_grid.ravel(), pa.int64()),
             "coverage_pct": pa.array(pct, pa.float64(), mask=exp == 0),
+            "estimated": pa.array(estimated.ravel(), pa.int64()),
+            "estimated_share": share(estimated.ravel(), rec),
         }
     )
     notes: list[str] = []
@@ -102,7 +121,8 @@ def coverage(
         notes.append(
             f"{int(off_grid.sum())} timestamps are off the {interval} grid and not counted as received"
         )
-    return AnalyticResult(table, units={"coverage_pct": "%", "expected": "intervals"}, notes=notes)
+    units = {"coverage_pct": "%", "expected": "intervals", "estimated_share": "1"}
+    return AnalyticResult(table, units=units, notes=notes)
 
 
 def gaps(

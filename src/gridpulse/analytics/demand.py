@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
+from gridpulse.analytics.estimated import UNITS as ESTIMATED_UNITS
+from gridpulse.analytics.estimated import count_columns
 from gridpulse.analytics.frames import (
     F64,
     I32,
@@ -65,6 +67,8 @@ class Windows:
         covered_h: time the window's rows cover. [h]
         incomplete: windows whose rows cover less than the window.
         nulls: null values skipped.
+        intervals: rows (non-null values) in each window.
+        estimated: of them, estimates.
     """
 
     series_id: I32
@@ -74,6 +78,8 @@ class Windows:
     covered_h: F64
     incomplete: int
     nulls: int
+    intervals: I64
+    estimated: I64
 
 
 def window_demand(
@@ -84,6 +90,7 @@ def window_demand(
     input_unit: InputUnit,
     interval: timedelta | None,
     columns: tuple[str, str, str] = ("series_id", "ts", "value"),
+    quality: str = "quality",
 ) -> Windows:
     """Average demand over each clock window that holds rows (see the module docstring).
 
@@ -94,6 +101,7 @@ def window_demand(
         input_unit: "kwh" or "kw".
         interval: the rows' interval, or None to take each series' smallest spacing.
         columns: names of the series id, timestamp and value columns.
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
         Windows.
@@ -106,7 +114,7 @@ def window_demand(
         raise QueryError(f"window={window} is not 15, 30 or 60 minutes: pass timedelta(minutes=15|30|60)")
     if input_unit not in ("kwh", "kw"):
         raise QueryError(f"input_unit={input_unit!r} is not 'kwh' or 'kw': say what the values are")
-    f = read_frame(frame, series_id=columns[0], ts=columns[1], value=columns[2])
+    f = read_frame(frame, series_id=columns[0], ts=columns[1], value=columns[2], quality=quality)
     length = row_interval_us(f, interval)
     window_us = interval_us(window, "window")
     bad = np.flatnonzero(window_us % np.maximum(length, 1) != 0)
@@ -121,7 +129,8 @@ def window_demand(
     at = segment_starts(f.series_id, start)
     if len(at) == 0:
         empty = np.zeros(0)
-        return Windows(f.series_id, start, empty, empty, empty, 0, f.nulls)
+        none = np.zeros(0, np.int64)
+        return Windows(f.series_id, start, empty, empty, empty, 0, f.nulls, none, none)
     e = np.add.reduceat(energy, at)
     covered = np.add.reduceat(length, at)
     return Windows(
@@ -132,6 +141,8 @@ def window_demand(
         covered / US_PER_H,
         int((covered < window_us).sum()),
         f.nulls,
+        run_lengths(at, len(f.ts_us)),
+        np.add.reduceat(f.estimated, at).astype(np.int64),
     )
 
 
@@ -164,6 +175,7 @@ def peak_demand_kw(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Peak demand per series and local period: the highest window-average power in the period.
 
@@ -179,16 +191,24 @@ def peak_demand_kw(
         series_id: name of the series id column.
         ts: name of the timestamp column (interval start, aware).
         value: name of the value column. [kWh or kW]
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
         series_id, start, local_date, peak_kw [kW], peak_at (UTC start of the peak window),
-        windows (windows with data in the period).
+        windows (windows with data in the period), peak_estimated (the peak window holds an
+        estimated value).
 
     Raises:
         QueryError: bad window, unit, period, zone or frame.
     """
     w = window_demand(
-        frame, window=window, tz=tz, input_unit=input_unit, interval=interval, columns=(series_id, ts, value)
+        frame,
+        window=window,
+        tz=tz,
+        input_unit=input_unit,
+        interval=interval,
+        columns=(series_id, ts, value),
+        quality=quality,
     )
     at, keys = _by_period(w, period=period, tz=tz)
     peak, first = first_extreme(w.demand_kw, at, np.maximum)
@@ -198,6 +218,7 @@ def peak_demand_kw(
             "peak_kw": pa.array(peak, pa.float64()),
             "peak_at": pa.array(w.start_us[first], TS_TYPE),
             "windows": pa.array(run_lengths(at, len(w.start_us)), pa.int64()),
+            "peak_estimated": pa.array(w.estimated[first] > 0, pa.bool_()),
         }
     )
     return AnalyticResult(table, {"peak_kw": "kW"}, _notes(w))
@@ -212,6 +233,7 @@ def peak_demand_from_maxima_kw(
     period: Period = "day",
     input_unit: InputUnit = "kwh",
     columns: tuple[str, ...] = ("series_id", "ts", "value", "at", "count", "nulls"),
+    at_estimated: str = "at_estimated",
 ) -> AnalyticResult:
     """`peak_demand_kw` for rows whose interval is the window, from each period's largest row.
 
@@ -229,9 +251,11 @@ def peak_demand_from_maxima_kw(
         tz: IANA zone of the site.
         period: the period the frame was bucketed by, in `tz`.
         input_unit: "kwh" (kW = kWh / window hours) or "kw".
+        at_estimated: name of the column saying whether the largest value is an estimate
+            (`store.read_frame` gives it; null where unknown).
 
     Returns:
-        series_id, start, local_date, peak_kw [kW], peak_at, windows.
+        series_id, start, local_date, peak_kw [kW], peak_at, windows, peak_estimated.
 
     Raises:
         QueryError: window not in WINDOWS or not the interval, an unknown unit, a bad frame.
@@ -243,6 +267,11 @@ def peak_demand_from_maxima_kw(
     if input_unit not in ("kwh", "kw"):
         raise QueryError(f"input_unit={input_unit!r} is not 'kwh' or 'kw': say what the values are")
     sid_col, ts_col, value_col, at_col, count_col, nulls_col = columns
+    if at_estimated not in frame.column_names:
+        raise QueryError(
+            f"the frame has no column {at_estimated!r} (it has {frame.column_names}): read it with "
+            "store.read_frame(..., agg=MAX), or pass at_estimated='<column name>'"
+        )
     nulls = int(pc.sum(frame.column(nulls_col)).as_py() or 0)
     valid = frame.filter(pc.is_valid(frame.column(value_col)))  # a period of null values has no peak
     f = read_frame(valid, series_id=sid_col, ts=ts_col, value=value_col)  # checked, sorted
@@ -258,6 +287,7 @@ def peak_demand_from_maxima_kw(
             "peak_kw": pa.array(peak, pa.float64()),
             "peak_at": valid.column(at_col).cast(TS_TYPE),
             "windows": valid.column(count_col).cast(pa.int64()),
+            "peak_estimated": valid.column(at_estimated).cast(pa.bool_()),
         }
     )
     return AnalyticResult(table, {"peak_kw": "kW"}, null_note(nulls))
@@ -293,6 +323,7 @@ def load_factor(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Load factor per series and local period: average demand / peak window demand (0..1).
 
@@ -310,22 +341,33 @@ def load_factor(
         series_id: name of the series id column.
         ts: name of the timestamp column (aware).
         value: name of the value column. [kWh or kW]
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
-        series_id, start, local_date, average_kw [kW], peak_kw [kW], load_factor [1], windows.
+        series_id, start, local_date, average_kw [kW], peak_kw [kW], load_factor [1], windows,
+        estimated_intervals (estimates among the period's intervals), estimated_share [1],
+        peak_estimated (the peak window holds an estimated value).
 
     Raises:
         QueryError: bad window, unit, period, zone or frame.
     """
     w = window_demand(
-        frame, window=window, tz=tz, input_unit=input_unit, interval=interval, columns=(series_id, ts, value)
+        frame,
+        window=window,
+        tz=tz,
+        input_unit=input_unit,
+        interval=interval,
+        columns=(series_id, ts, value),
+        quality=quality,
     )
     at, keys = _by_period(w, period=period, tz=tz)
+    peak, first = first_extreme(w.demand_kw, at, np.maximum)
     if len(at):
-        peak = np.maximum.reduceat(w.demand_kw, at)
         average = np.add.reduceat(w.energy_kwh, at) / np.add.reduceat(w.covered_h, at)
+        intervals, estimated = np.add.reduceat(w.intervals, at), np.add.reduceat(w.estimated, at)
     else:
-        peak = average = np.zeros(0)
+        average = np.zeros(0)
+        intervals = estimated = np.zeros(0, np.int64)
     no_peak = peak <= 0
     ratio = np.divide(average, peak, out=np.zeros(len(peak)), where=~no_peak)
     table = pa.table(
@@ -335,12 +377,15 @@ def load_factor(
             "peak_kw": pa.array(peak, pa.float64()),
             "load_factor": pa.array(ratio, pa.float64(), mask=no_peak),
             "windows": pa.array(run_lengths(at, len(w.start_us)), pa.int64()),
+            **count_columns(estimated, intervals),
+            "peak_estimated": pa.array(w.estimated[first] > 0, pa.bool_()),
         }
     )
     notes = _notes(w)
     if int(no_peak.sum()):
         notes.append(f"{int(no_peak.sum())} periods with a peak of 0 kW or less have no load factor")
-    return AnalyticResult(table, {"average_kw": "kW", "peak_kw": "kW", "load_factor": "1"}, notes)
+    units = {"average_kw": "kW", "peak_kw": "kW", "load_factor": "1", **ESTIMATED_UNITS}
+    return AnalyticResult(table, units, notes)
 
 
 def load_duration_curve(
@@ -354,6 +399,7 @@ def load_duration_curve(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Load duration curve per series: window demands sorted from highest, with the time at or above.
 
@@ -372,9 +418,11 @@ def load_duration_curve(
         series_id: name of the series id column.
         ts: name of the timestamp column (aware).
         value: name of the value column. [kWh or kW]
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
-        series_id, rank, demand_kw [kW], share [0..1], hours [h].
+        series_id, rank, demand_kw [kW], share [0..1], hours [h], estimated_intervals (estimates
+        among the window's intervals), estimated_share [1].
 
     Raises:
         QueryError: points below 1, or bad window, unit, zone or frame.
@@ -382,10 +430,17 @@ def load_duration_curve(
     if points is not None and points < 1:
         raise QueryError(f"points={points} must be at least 1, or None for every window")
     w = window_demand(
-        frame, window=window, tz=tz, input_unit=input_unit, interval=interval, columns=(series_id, ts, value)
+        frame,
+        window=window,
+        tz=tz,
+        input_unit=input_unit,
+        interval=interval,
+        columns=(series_id, ts, value),
+        quality=quality,
     )
     order = np.lexsort((-w.demand_kw, w.series_id))
     sid, demand = w.series_id[order], w.demand_kw[order]
+    intervals, estimated = w.intervals[order], w.estimated[order]
     at = segment_starts(sid)
     count = run_lengths(at, len(sid))
     if points is None:
@@ -406,6 +461,8 @@ def load_duration_curve(
             "demand_kw": pa.array(demand[pick], pa.float64()),
             "share": pa.array(share, pa.float64()),
             "hours": pa.array(rank * (window / timedelta(hours=1)), pa.float64()),
+            **count_columns(estimated[pick], intervals[pick]),
         }
     )
-    return AnalyticResult(table, {"demand_kw": "kW", "share": "1", "hours": "h"}, _notes(w))
+    units = {"demand_kw": "kW", "share": "1", "hours": "h", **ESTIMATED_UNITS}
+    return AnalyticResult(table, units, _notes(w))

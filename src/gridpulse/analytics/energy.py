@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
+from gridpulse.analytics.estimated import HOURS_UNITS, count_columns, hours_columns
+from gridpulse.analytics.estimated import UNITS as ESTIMATED_UNITS
 from gridpulse.analytics.frames import (
     F64,
     I32,
@@ -51,6 +53,8 @@ def energy_kwh(
     value: str = "value",
     count: str | None = None,
     nulls: str | None = None,
+    quality: str = "quality",
+    estimated: str | None = None,
 ) -> AnalyticResult:
     """Energy per series and local period, the sum of interval energy values.
 
@@ -70,10 +74,14 @@ def energy_kwh(
             is one interval.
         nulls: with `count`, name of a column counting the null values each row left out (for
             the notes, as a frame of intervals would have them).
+        quality: name of the column of quality flags of a frame of intervals (absent: none
+            estimated).
+        estimated: with `count`, name of a column counting each row's estimated values.
 
     Returns:
         series_id, start (UTC instant of the local period start), local_date (date of the local
-        start), energy_kwh [kWh], intervals (non-null values summed); notes count skipped nulls.
+        start), energy_kwh [kWh], intervals (non-null values summed), estimated_intervals (of
+        them, estimates), estimated_share [1]; notes count skipped nulls.
 
     Raises:
         QueryError: unknown period or zone, missing columns, naive ts, duplicate (series, ts).
@@ -84,10 +92,11 @@ def energy_kwh(
         if nulls is not None:
             skipped = int(pc.sum(frame.column(nulls)).as_py() or 0)
         frame = frame.filter(pc.is_valid(frame.column(value)))
-    f = read_frame(frame, series_id=series_id, ts=ts, value=value)
+    f = read_frame(frame, series_id=series_id, ts=ts, value=value, quality=quality, estimated=estimated)
     p = local_periods(f.ts_us, period=period, tz=tz)
     at = segment_starts(f.series_id, p.start_us)
     energy = np.add.reduceat(f.value, at) if len(at) else f.value
+    est = np.add.reduceat(f.estimated, at) if len(at) else f.estimated
     if count is not None:
         per_row = read_frame(frame, series_id=series_id, ts=ts, value=count).value  # same order
         intervals = np.add.reduceat(per_row, at).astype(np.int64) if len(at) else per_row.astype(np.int64)
@@ -99,10 +108,11 @@ def energy_kwh(
             **p.columns(at),
             "energy_kwh": pa.array(energy, pa.float64()),
             "intervals": pa.array(intervals, pa.int64()),
+            **count_columns(est, intervals),
         }
     )
     table = table.sort_by([("series_id", "ascending"), ("start", "ascending")])
-    return AnalyticResult(table, {"energy_kwh": "kWh"}, null_note(f.nulls + skipped))
+    return AnalyticResult(table, {"energy_kwh": "kWh", **ESTIMATED_UNITS}, null_note(f.nulls + skipped))
 
 
 def energy_from_power_kwh(
@@ -115,6 +125,7 @@ def energy_from_power_kwh(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Energy per series and local period by integrating power samples over time.
 
@@ -129,7 +140,8 @@ def energy_from_power_kwh(
     An interval longer than `max_gap` is a gap, counted in the period where it starts: with
     "instant" it adds no energy; with "interval_average" the sample covers `max_gap` only. An
     interval crossing a period boundary is split in proportion to the time on each side. Null
-    samples are dropped first, so they widen the interval around them.
+    samples are dropped first, so they widen the interval around them. The time an estimated
+    sample holds is estimated time ("instant": a trapezoid counts half for each estimated end).
 
     Args:
         frame: long frame of power samples. [kW]
@@ -140,11 +152,13 @@ def energy_from_power_kwh(
         series_id: name of the series id column.
         ts: name of the timestamp column (aware).
         value: name of the value column. [kW]
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
         series_id, start, local_date, energy_kwh [kWh], covered_h (time bridged [h]), gaps
-        (intervals longer than max_gap starting in the period); periods with no bridged time and
-        no gap have no row.
+        (intervals longer than max_gap starting in the period), estimated_h (of covered_h, the
+        time held by estimates [h]), estimated_share [1]; periods with no bridged time and no
+        gap have no row.
 
     Raises:
         QueryError: unknown period, zone or samples, max_gap not positive, bad frame.
@@ -153,8 +167,9 @@ def energy_from_power_kwh(
     if samples not in ("instant", "interval_average"):
         raise QueryError(f"samples={samples!r} is not 'instant' or 'interval_average': pick one")
     gap_us = interval_us(max_gap, "max_gap")
-    f = read_frame(frame, series_id=series_id, ts=ts, value=value)
+    f = read_frame(frame, series_id=series_id, ts=ts, value=value, quality=quality)
     sid, t, v = f.series_id, f.ts_us, f.value
+    est = (f.estimated > 0).astype(np.float64)
     same = sid[1:] == sid[:-1]
     dt = np.where(same, t[1:] - t[:-1], -1)  # -1: no next sample in this series
     gap = dt > gap_us
@@ -162,6 +177,7 @@ def energy_from_power_kwh(
         keep = same & ~gap
         a, b = t[:-1][keep], t[1:][keep]
         energy = (v[:-1][keep] + v[1:][keep]) / 2 * (b - a) / US_PER_H
+        weight = (est[:-1][keep] + est[1:][keep]) / 2
         who = sid[:-1][keep]
     else:
         prev = np.r_[-1, dt] if len(t) else dt
@@ -172,16 +188,18 @@ def energy_from_power_kwh(
         a, who = t[keep], sid[keep]
         b = a + length[keep]
         energy = v[keep] * (b - a) / US_PER_H
-    pieces = _split_by_period(who, a, b, energy, period=period, tz=tz)
+        weight = est[keep]
+    pieces = _split_by_period(who, a, b, energy, weight, period=period, tz=tz)
     at = t[:-1][gap]
     g = local_periods(at, period=period, tz=tz)
     zero = np.zeros(len(at), np.int64)
-    gaps = _pieces(sid[:-1][gap], g, zero.astype(np.float64), zero, zero + 1)
+    gaps = _pieces(sid[:-1][gap], g, zero.astype(np.float64), zero, zero + 1, zero.astype(np.float64))
     keys = ["series_id", "start", "local_date"]
+    sums = ("energy_kwh", "covered_us", "gaps", "estimated_us")
     table = (
         pa.concat_tables([pieces, gaps])
         .group_by(keys, use_threads=False)
-        .aggregate([("energy_kwh", "sum"), ("covered_us", "sum"), ("gaps", "sum")])
+        .aggregate([(c, "sum") for c in sums])
         .sort_by([("series_id", "ascending"), ("start", "ascending")])
     )
     # time is summed in whole µs so that a 25-hour day covers exactly 25.0 h
@@ -192,15 +210,18 @@ def energy_from_power_kwh(
             "energy_kwh": table.column("energy_kwh_sum"),
             "covered_h": covered,
             "gaps": table.column("gaps_sum"),
+            **hours_columns(
+                table.column("estimated_us_sum").to_numpy(), table.column("covered_us_sum").to_numpy()
+            ),
         }
     )
     notes = null_note(f.nulls)
     if int(gap.sum()):
         notes.append(f"{int(gap.sum())} gaps longer than {max_gap} not bridged")
-    return AnalyticResult(table, {"energy_kwh": "kWh", "covered_h": "h"}, notes)
+    return AnalyticResult(table, {"energy_kwh": "kWh", "covered_h": "h", **HOURS_UNITS}, notes)
 
 
-def _pieces(sid: I32, p: Periods, energy: F64, covered_us: I64, gaps: I64) -> pa.Table:
+def _pieces(sid: I32, p: Periods, energy: F64, covered_us: I64, gaps: I64, estimated_us: F64) -> pa.Table:
     """Rows to aggregate by (series_id, start, local_date)."""
     return pa.table(
         {
@@ -209,23 +230,25 @@ def _pieces(sid: I32, p: Periods, energy: F64, covered_us: I64, gaps: I64) -> pa
             "energy_kwh": pa.array(energy, pa.float64()),
             "covered_us": pa.array(covered_us, pa.int64()),
             "gaps": pa.array(gaps, pa.int64()),
+            "estimated_us": pa.array(estimated_us, pa.float64()),
         }
     )
 
 
-def _split_by_period(sid: I32, a: I64, b: I64, energy: F64, *, period: str, tz: str) -> pa.Table:
-    """Pieces of intervals [a, b) cut at local period boundaries, energy shared by time."""
+def _split_by_period(sid: I32, a: I64, b: I64, energy: F64, weight: F64, *, period: str, tz: str) -> pa.Table:
+    """Pieces of intervals [a, b) cut at local period boundaries, energy shared by time; each
+    piece's estimated time is its time × the interval's estimated `weight` (0, 0.5 or 1)."""
     parts: list[pa.Table] = []
     while True:
         p = local_periods(a, period=period, tz=tz)
         end = period_end_us(p.start_us, period=period, tz=tz)
         cut = np.minimum(b, end)
         share = energy * ((cut - a) / np.maximum(b - a, 1))
-        parts.append(_pieces(sid, p, share, cut - a, np.zeros(len(a), np.int64)))
+        parts.append(_pieces(sid, p, share, cut - a, np.zeros(len(a), np.int64), weight * (cut - a)))
         more = b > end
         if not more.any():
             return pa.concat_tables(parts)
-        sid, a, b, energy = sid[more], end[more], b[more], (energy - share)[more]
+        sid, a, b, energy, weight = sid[more], end[more], b[more], (energy - share)[more], weight[more]
 
 
 def consumption_from_register_kwh(
@@ -236,6 +259,7 @@ def consumption_from_register_kwh(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Consumption per interval between consecutive cumulative register reads.
 
@@ -258,11 +282,12 @@ def consumption_from_register_kwh(
         series_id: name of the series id column.
         ts: name of the timestamp column (aware).
         value: name of the value column. [kWh]
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
         series_id, start (the previous read's ts), ts (this read's ts; the interval is
-        [start, ts)), consumption_kwh [kWh], event ("", "rollover", "reset", "decrease");
-        one row per read after the first of each series.
+        [start, ts)), consumption_kwh [kWh], event ("", "rollover", "reset", "decrease"),
+        estimated (either read is an estimate); one row per read after the first of each series.
 
     Raises:
         QueryError: rollover_kwh not positive, reset_drop_fraction outside (0, 1], bad frame.
@@ -271,9 +296,10 @@ def consumption_from_register_kwh(
         raise QueryError(f"rollover_kwh={rollover_kwh} must be positive (the register maximum), or None")
     if not 0 < reset_drop_fraction <= 1:
         raise QueryError(f"reset_drop_fraction={reset_drop_fraction} must be in (0, 1], e.g. 0.5")
-    f = read_frame(frame, series_id=series_id, ts=ts, value=value)
+    f = read_frame(frame, series_id=series_id, ts=ts, value=value, quality=quality)
     same = f.series_id[1:] == f.series_id[:-1]
     prev, cur = f.value[:-1][same], f.value[1:][same]
+    est = f.estimated > 0
     diff = cur - prev
     drop = diff < 0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -292,6 +318,7 @@ def consumption_from_register_kwh(
             "ts": pa.array(f.ts_us[1:][same], TS_TYPE),
             "consumption_kwh": pa.array(consumption, pa.float64(), mask=reset),
             "event": event,
+            "estimated": pa.array(est[:-1][same] | est[1:][same], pa.bool_()),
         }
     )
     notes = null_note(f.nulls)

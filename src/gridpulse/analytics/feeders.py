@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
+from gridpulse.analytics.estimated import UNITS as ESTIMATED_UNITS
+from gridpulse.analytics.estimated import count_columns
 from gridpulse.analytics.frames import (
     F64,
     I64,
@@ -27,6 +29,7 @@ from gridpulse.analytics.frames import (
     grid_count,
     instant_us,
     interval_us,
+    row_estimates,
 )
 from gridpulse.analytics.periods import local_periods, period_end_us
 from gridpulse.errors import QueryError
@@ -57,6 +60,7 @@ def feeder_balance(
     entity_id: str = "entity_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Feeder-head energy against the mapped meters' energy, and the losses, per feeder and period.
 
@@ -78,13 +82,17 @@ def feeder_balance(
         period: "hour" or "day" (keys of PERIODS).
         interval: the meters' and heads' grid step, to count the intervals a period needs. [duration]
         entity_id, ts, value: column names.
+        quality: name of the column of quality flags in both frames (absent: none estimated).
 
     Returns:
         One row per mapped feeder and period with any data, by feeder then time: feeder_id,
         start [UTC instant], feeder_kwh [kWh], meters_kwh [kWh] (null when no meter sent data),
         losses_kwh [kWh], losses_pct [%] (null when feeder_kwh is null or 0), meters_expected
-        (meters mapped in the period), meters_reporting. Notes name meters that did not report
-        (losses overstated there) and periods where the head itself misses intervals.
+        (meters mapped in the period), meters_reporting, then feeder_estimated_intervals and
+        feeder_estimated_share [1] (estimates among the head's intervals), and
+        meters_estimated_intervals and meters_estimated_share [1] (among the meter intervals
+        summed). Notes name meters that did not report (losses overstated there) and periods
+        where the head itself misses intervals.
 
     Raises:
         QueryError: unknown zone or period, a bad interval, a bad mapping row (names its index
@@ -95,8 +103,9 @@ def feeder_balance(
         raise QueryError(f"period={period!r} is not supported: use one of {', '.join(PERIODS)}")
     iv = interval_us(interval)
     meter_ids, feeder_ids, m_meter, m_feeder, scale, vf, vt = _parse_mapping(mapping)
-    mcode, mts, mval, mok = _entity_frame(meter_frame, meter_ids, "meter_frame", entity_id, ts, value)
-    fcode, fts, fval, fok = _entity_frame(feeder_frame, feeder_ids, "feeder_frame", entity_id, ts, value)
+    names = (entity_id, ts, value, quality)
+    mcode, mts, mval, mok, mest = _entity_frame(meter_frame, meter_ids, "meter_frame", *names)
+    fcode, fts, fval, fok, fest = _entity_frame(feeder_frame, feeder_ids, "feeder_frame", *names)
 
     # one contribution per (mapping row, meter interval inside its validity)
     rows: list[I64] = []
@@ -130,6 +139,10 @@ def feeder_balance(
     meters_kwh = _sum_into(p_f, p_s, c_feeder[c_ok], c_start[c_ok], (mval[row] * scale[jj])[c_ok])
     feeder_kwh = _sum_into(p_f, p_s, fcode[fok], f_start[fok], fval[fok])
     head_n = np.nan_to_num(_sum_into(p_f, p_s, fcode[fok], f_start[fok], np.ones(int(fok.sum()))))
+    head_est = np.nan_to_num(_sum_into(p_f, p_s, fcode[fok], f_start[fok], fest[fok]))
+    c_at = (p_f, p_s, c_feeder[c_ok], c_start[c_ok])
+    meters_n = np.nan_to_num(_sum_into(*c_at, np.ones(int(c_ok.sum()))))
+    meters_est = np.nan_to_num(_sum_into(*c_at, mest[row][c_ok]))
     expected, reporting, short = _meters_reporting(
         (p_f, p_s, p_e), (c_feeder[c_ok], c_meter[c_ok], c_start[c_ok]), (m_feeder, m_meter, vf, vt), iv
     )
@@ -145,10 +158,14 @@ def feeder_balance(
             "losses_pct": pa.array(pct, pa.float64(), from_pandas=True),
             "meters_expected": pa.array(expected, pa.int64()),
             "meters_reporting": pa.array(reporting, pa.int64()),
+            **{f"feeder_{k}": v for k, v in count_columns(head_est, head_n).items()},
+            **{f"meters_{k}": v for k, v in count_columns(meters_est, meters_n).items()},
         }
     )
     notes = _notes(feeder_ids, meter_ids, p_f, short, head_n < np.ceil((p_e - p_s) / iv), period)
     units = {"feeder_kwh": "kWh", "meters_kwh": "kWh", "losses_kwh": "kWh", "losses_pct": "%"}
+    share = ESTIMATED_UNITS["estimated_share"]
+    units |= {"feeder_estimated_share": share, "meters_estimated_share": share}
     return AnalyticResult(table, units=units, notes=notes)
 
 
@@ -240,12 +257,12 @@ def _notes(
 
 
 def _entity_frame(
-    frame: pa.Table, ids: list[str], name: str, entity_id: str, ts: str, value: str
-) -> tuple[I64, I64, F64, Mask]:
+    frame: pa.Table, ids: list[str], name: str, entity_id: str, ts: str, value: str, quality: str
+) -> tuple[I64, I64, F64, Mask, F64]:
     """Rows of `frame` whose entity is in `ids`, sorted by entity then time.
 
     Returns:
-        (index into ids, instant [µs], value, has value).
+        (index into ids, instant [µs], value, has value, 1.0 where the value is an estimate).
 
     Raises:
         QueryError: a missing or mistyped column, or two rows for one entity and instant.
@@ -264,24 +281,26 @@ def _entity_frame(
             "series_id": index.filter(keep),
             "ts": frame.column(ts).filter(keep),
             "value": frame.column(value).filter(keep),
+            **({"quality": frame.column(quality).filter(keep)} if quality in frame.column_names else {}),
         }
         if ts in frame.column_names and value in frame.column_names
         else {"series_id": index}
     )
     try:
         sid, ts_us, val, ok = frame_arrays(coded)
+        est = row_estimates(coded).astype(np.float64)
     except QueryError as exc:
         raise QueryError(f"{name}: {exc}") from None
     order = np.lexsort((ts_us, sid))
     code: I64 = sid[order].astype(np.int64)
-    ts_us, val, ok = ts_us[order], val[order], ok[order]
+    ts_us, val, ok, est = ts_us[order], val[order], ok[order], est[order]
     dup = first_repeat(code, ts_us)
     if dup is not None:
         at = pa.scalar(int(ts_us[dup]), TS_TYPE).as_py().isoformat()
         raise QueryError(
             f"{name} has two rows for {ids[code[dup]]} at {at}: pass one value per entity and instant"
         )
-    return code, ts_us, val, ok
+    return code, ts_us, val, ok, est
 
 
 def _parse_mapping(

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from gridpulse.arrays import lexsort_order
 from gridpulse.errors import QueryError
-from gridpulse.model import TS_TYPE
+from gridpulse.model import TS_TYPE, Quality
 
 __all__ = [
     "F64",
@@ -36,10 +36,12 @@ __all__ = [
     "frame_arrays",
     "grid_count",
     "group_sum",
+    "group_sums",
     "instant_us",
     "interval_us",
     "null_note",
     "read_frame",
+    "row_estimates",
     "row_interval_us",
     "run_lengths",
     "segment_starts",
@@ -107,6 +109,41 @@ def frame_arrays(
     return sid, ts_us, val, ~np.isnan(val)
 
 
+def row_estimates(frame: pa.Table, *, quality: str = "quality", estimated: str | None = None) -> I64:
+    """How many estimated values each row of the frame stands for, in the frame's row order.
+
+    A row of points is one value, estimated when its quality flag is `Quality.ESTIMATED` (1,
+    written by gridpulse.quality's estimation); a bucket the store made stands for several,
+    and its `estimated` column counts the non-null ones that are estimates. A frame without
+    either column holds no estimates.
+
+    Args:
+        frame: a long frame.
+        quality: name of the column of quality flags (model.Quality), used when present.
+        estimated: name of a column counting each row's estimated values (a bucketed frame);
+            when given it is used instead of `quality`.
+
+    Returns:
+        One count per row, 0 or more (0 or 1 from quality flags).
+
+    Raises:
+        QueryError: `estimated` names a column the frame does not have.
+    """
+    if estimated is not None:
+        if estimated not in frame.column_names:
+            raise QueryError(
+                f"the frame has no column {estimated!r} (it has {frame.column_names}): pass estimated=None"
+            )
+        # buckets of expired points rolled up before the store counted estimates say null: none known
+        return as_int64(frame.column(estimated).fill_null(0))
+    if quality in frame.column_names:
+        if not pa.types.is_integer(frame.column(quality).type):
+            raise QueryError(f"column {quality!r} is {frame.column(quality).type}, not quality flags (int8)")
+        flags = pc.equal(frame.column(quality), int(Quality.ESTIMATED)).fill_null(False)
+        return as_int64(pc.cast(flags, pa.int64()))
+    return np.zeros(frame.num_rows, np.int64)
+
+
 @dataclass(frozen=True)
 class Frame:
     """A long frame as numpy arrays, sorted by (series_id, ts), null and NaN values dropped.
@@ -116,16 +153,24 @@ class Frame:
         ts_us: UTC instant of each row. [µs since 1970-01-01]
         value: the non-null values. [unit of the series]
         nulls: rows dropped because their value was null or NaN.
+        estimated: estimated values each row stands for (`row_estimates`): 0 or 1 for points.
     """
 
     series_id: I32
     ts_us: I64
     value: F64
     nulls: int
+    estimated: I64
 
 
 def read_frame(
-    frame: pa.Table, *, series_id: str = "series_id", ts: str = "ts", value: str = "value"
+    frame: pa.Table,
+    *,
+    series_id: str = "series_id",
+    ts: str = "ts",
+    value: str = "value",
+    quality: str = "quality",
+    estimated: str | None = None,
 ) -> Frame:
     """The frame's rows as sorted numpy arrays, checked, nulls dropped.
 
@@ -134,6 +179,7 @@ def read_frame(
         series_id: name of the series id column.
         ts: name of the timestamp column: aware instants (any zone, truncated to µs).
         value: name of the value column (null and NaN values are dropped and counted).
+        quality, estimated: where each row's estimates are read from (`row_estimates`).
 
     Returns:
         A Frame sorted by (series_id, ts).
@@ -142,18 +188,19 @@ def read_frame(
         QueryError: as `frame_arrays`, or one series has two rows at one instant.
     """
     sid, t, val, valid = frame_arrays(frame, series_id=series_id, ts=ts, value=value)
+    est = row_estimates(frame, quality=quality, estimated=estimated)
     if len(sid) > 1:
         same = sid[1:] == sid[:-1]
         if not np.all((sid[1:] > sid[:-1]) | (same & (t[1:] >= t[:-1]))):
             order = lexsort_order([sid, t])
-            sid, t, val, valid = sid[order], t[order], val[order], valid[order]
+            sid, t, val, valid, est = sid[order], t[order], val[order], valid[order], est[order]
     dup = first_repeat(sid, t)
     if dup is not None:
         raise QueryError(
             f"series {sid[dup]} has two rows at {pa.scalar(int(t[dup]), TS_TYPE)}: "
             "pass one value per (series_id, ts), e.g. the latest version"
         )
-    return Frame(sid[valid], t[valid], val[valid], int((~valid).sum()))
+    return Frame(sid[valid], t[valid], val[valid], int((~valid).sum()), est[valid])
 
 
 def first_repeat(series_id: npt.NDArray[np.generic], ts_us: I64) -> int | None:
@@ -314,14 +361,30 @@ def group_sum(keys: Sequence[I64], values: F64) -> tuple[list[I64], F64, I64]:
     Returns:
         (the distinct key arrays, sorted; sums [unit of values]; row counts).
     """
+    groups, (sums,), counts = group_sums(keys, [values])
+    return groups, sums, counts
+
+
+def group_sums(
+    keys: Sequence[I64], columns: Sequence[npt.NDArray[np.number]]
+) -> tuple[list[I64], list[F64], I64]:
+    """`group_sum` of several value columns over the same keys, sorting once.
+
+    Args:
+        keys: equally long int64 arrays, the most significant first.
+        columns: arrays as long as the keys, each summed per key tuple. [any unit]
+
+    Returns:
+        (the distinct key arrays, sorted; one float64 array of sums per column; row counts).
+    """
     order = lexsort_order(keys)
     sorted_keys = [k[order] for k in keys]
-    n = len(values)
+    n = len(keys[0]) if keys else 0
     if n == 0:
-        return sorted_keys, np.empty(0, np.float64), np.empty(0, np.int64)
+        return sorted_keys, [np.empty(0, np.float64) for _ in columns], np.empty(0, np.int64)
     starts = segment_starts(*sorted_keys)
-    sums = np.add.reduceat(values[order], starts)
-    return [k[starts] for k in sorted_keys], np.asarray(sums, np.float64), run_lengths(starts, n)
+    sums = [np.asarray(np.add.reduceat(np.asarray(c)[order], starts), np.float64) for c in columns]
+    return [k[starts] for k in sorted_keys], sums, run_lengths(starts, n)
 
 
 def capacity_per_row(series_id: I32, capacity: float | Mapping[int, float], what: str) -> F64:

@@ -14,6 +14,8 @@ import numpy as np
 import pyarrow as pa
 
 from gridpulse.analytics.base import AnalyticResult
+from gridpulse.analytics.estimated import UNITS as ESTIMATED_UNITS
+from gridpulse.analytics.estimated import count_columns
 from gridpulse.analytics.frames import (
     capacity_per_row,
     first_extreme,
@@ -46,6 +48,7 @@ def generation_summary(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Energy, capacity factor, peak output and hours producing per series and local period.
 
@@ -66,11 +69,13 @@ def generation_summary(
         series_id: name of the series id column.
         ts: name of the timestamp column (interval start, aware).
         value: name of the value column. [unit]
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
         series_id, start, local_date, energy_mwh [MWh], capacity_factor [1], peak_mw [MW],
         peak_at (UTC start of the first interval at the peak), producing_h [h], period_h (hours
-        of the local period) [h], intervals (non-null values).
+        of the local period) [h], intervals (non-null values), estimated_intervals (of them,
+        estimates), estimated_share [1], peak_estimated (the peak interval is an estimate).
 
     Raises:
         QueryError: unknown unit, period or zone; a missing or non-positive capacity; bad frame.
@@ -79,7 +84,7 @@ def generation_summary(
         raise QueryError(f"unit={unit!r} is not one of {', '.join(_UNITS)}: say what the values are")
     if not 0 <= producing_fraction < 1:
         raise QueryError(f"producing_fraction={producing_fraction} must be in [0, 1), e.g. 0.01")
-    f = read_frame(frame, series_id=series_id, ts=ts, value=value)
+    f = read_frame(frame, series_id=series_id, ts=ts, value=value, quality=quality)
     capacity = capacity_per_row(f.series_id, capacity_mw, "capacity_mw")
     hours = row_interval_us(f, interval) / US_PER_H
     scale, is_energy = _UNITS[unit]
@@ -89,11 +94,14 @@ def generation_summary(
     at = segment_starts(f.series_id, p.start_us)
     period_h = (period_end_us(p.start_us[at], period=period, tz=tz) - p.start_us[at]) / US_PER_H
     peak, first = first_extreme(power, at, np.maximum)
+    intervals = run_lengths(at, len(f.ts_us))
     if len(at):
         energy_mwh = np.add.reduceat(energy, at)
         producing_h = np.add.reduceat(np.where(power > producing_fraction * capacity, hours, 0.0), at)
+        estimated = np.add.reduceat(f.estimated, at)
     else:
         energy_mwh = producing_h = np.zeros(0)
+        estimated = np.zeros(0, np.int64)
     table = pa.table(
         {
             "series_id": pa.array(f.series_id[at], pa.int32()),
@@ -104,7 +112,9 @@ def generation_summary(
             "peak_at": pa.array(f.ts_us[first], TS_TYPE),
             "producing_h": pa.array(producing_h, pa.float64()),
             "period_h": pa.array(period_h, pa.float64()),
-            "intervals": pa.array(run_lengths(at, len(f.ts_us)), pa.int64()),
+            "intervals": pa.array(intervals, pa.int64()),
+            **count_columns(estimated, intervals),
+            "peak_estimated": pa.array(f.estimated[first] > 0, pa.bool_()),
         }
     )
     units = {
@@ -113,5 +123,6 @@ def generation_summary(
         "peak_mw": "MW",
         "producing_h": "h",
         "period_h": "h",
+        **ESTIMATED_UNITS,
     }
     return AnalyticResult(table, units, null_note(f.nulls))

@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
+from gridpulse.analytics.estimated import UNITS as ESTIMATED_UNITS
+from gridpulse.analytics.estimated import count_columns
 from gridpulse.analytics.frames import (
     I32,
     I64,
@@ -44,6 +46,8 @@ def summarise(
     value: str = "value",
     count: str | None = None,
     nulls: str | None = None,
+    quality: str = "quality",
+    estimated: str | None = None,
 ) -> AnalyticResult:
     """Total, average, peak and minimum of a group's summed values per local period.
 
@@ -66,10 +70,15 @@ def summarise(
             None: each row is one value.
         nulls: with `count`, name of a column counting the null values each row left out (for
             the notes).
+        quality: name of the column of quality flags of a frame of values (absent: none
+            estimated).
+        estimated: with `count`, name of a column counting each row's estimated values.
 
     Returns:
         group, start, local_date, total_<unit>, average_<unit>, peak_<unit>, peak_at,
-        minimum_<unit>, minimum_at, intervals (instants with a value), values (values summed).
+        minimum_<unit>, minimum_at, intervals (instants with a value), values (values summed),
+        estimated_values (of them, estimates), estimated_share [1], peak_estimated and
+        minimum_estimated (the sum at the peak or minimum instant holds an estimate).
 
     Raises:
         QueryError: a unit that cannot name a column, a series missing from series_info,
@@ -81,10 +90,10 @@ def summarise(
     skipped = int(pc.sum(frame.column(nulls)).as_py() or 0) if count is not None and nulls is not None else 0
     if count is not None:  # an instant where no series had a value has no sum, as a null value
         frame = frame.filter(pc.is_valid(frame.column(value)))
-    f = read_frame(frame, series_id=series_id, ts=ts, value=value)
+    f = read_frame(frame, series_id=series_id, ts=ts, value=value, quality=quality, estimated=estimated)
     names, group = _groups(f.series_id, series_info)
     order = np.lexsort((f.ts_us, group))
-    group, t, v = group[order], f.ts_us[order], f.value[order]
+    group, t, v, e = group[order], f.ts_us[order], f.value[order], f.estimated[order]
     inst = segment_starts(group, t)
     if count is None:
         counts = run_lengths(inst, len(t))
@@ -93,6 +102,7 @@ def summarise(
         counts = np.add.reduceat(per_row, inst).astype(np.int64) if len(inst) else per_row.astype(np.int64)
     group, t = group[inst], t[inst]
     summed = np.add.reduceat(v, inst) if len(inst) else v
+    est = np.add.reduceat(e, inst) if len(inst) else e
     p = local_periods(t, period=period, tz=tz)
     at = segment_starts(group, p.start_us)
     peak, peak_i = first_extreme(summed, at, np.maximum)
@@ -100,8 +110,9 @@ def summarise(
     if len(at):
         total = np.add.reduceat(summed, at)
         values = np.add.reduceat(counts, at)
+        estimated_values = np.add.reduceat(est, at)
     else:
-        total, values = summed, counts
+        total, values, estimated_values = summed, counts, est
     intervals = run_lengths(at, len(t))
     table = pa.table(
         {
@@ -115,10 +126,13 @@ def summarise(
             "minimum_at": pa.array(t[low_i], TS_TYPE),
             "intervals": pa.array(intervals, pa.int64()),
             "values": pa.array(values, pa.int64()),
+            **count_columns(estimated_values, values, "values"),
+            "peak_estimated": pa.array(est[peak_i] > 0, pa.bool_()),
+            "minimum_estimated": pa.array(est[low_i] > 0, pa.bool_()),
         }
     )
     units = {f"{stat}_{suffix}": unit for stat in ("total", "average", "peak", "minimum")}
-    return AnalyticResult(table, units, null_note(f.nulls + skipped))
+    return AnalyticResult(table, {**units, **ESTIMATED_UNITS}, null_note(f.nulls + skipped))
 
 
 def _groups(sid: I32, series_info: Mapping[int, str] | None) -> tuple[list[str], I64]:

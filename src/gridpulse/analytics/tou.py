@@ -16,7 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gridpulse.analytics.base import AnalyticResult
-from gridpulse.analytics.frames import I64, Mask, frame_arrays, group_sum
+from gridpulse.analytics.estimated import UNITS as ESTIMATED_UNITS
+from gridpulse.analytics.estimated import count_columns
+from gridpulse.analytics.frames import I64, Mask, as_int64, frame_arrays, group_sums, row_estimates
 from gridpulse.analytics.periods import US_PER_DAY, US_PER_MIN, epoch_days, wall_clock_us, weekdays
 from gridpulse.analytics.tariffs import DAY_NAMES, Tariff, holiday_days
 from gridpulse.errors import QueryError
@@ -36,6 +38,7 @@ def tou_energy_cost(
     series_id: str = "series_id",
     ts: str = "ts",
     value: str = "value",
+    quality: str = "quality",
 ) -> AnalyticResult:
     """Energy and its cost per tariff period and series (and local day), priced by `tariff`.
 
@@ -51,17 +54,20 @@ def tou_energy_cost(
         tariff: the tariff; its `tz` decides the local clock and, with by_day, the local date.
         by_day: also group by local date in the tariff's zone.
         series_id, ts, value: column names.
+        quality: name of the column of quality flags (absent: none estimated).
 
     Returns:
         One row per series, [local_date,] and tariff period entry that has energy, in tariff order:
         series_id, [local_date,] period, energy_kwh [kWh], cost [tariff currency],
-        price_per_kwh [currency/kWh]. Two entries with the same name (a summer and a winter peak)
-        give two rows.
+        price_per_kwh [currency/kWh], estimated_intervals (estimates among the intervals
+        priced), estimated_share [1]. Two entries with the same name (a summer and a winter
+        peak) give two rows.
 
     Raises:
         QueryError: a missing or mistyped column, or a time no period of a hand-built tariff covers.
     """
     sid, ts_us, val, valid = frame_arrays(frame, series_id=series_id, ts=ts, value=value)
+    est = row_estimates(frame, quality=quality)[valid]
     sid, ts_us, val = sid[valid], ts_us[valid], val[valid]
     # every series shares one grid: classify each distinct instant once
     instants, inverse = np.unique(ts_us, return_inverse=True)
@@ -73,7 +79,9 @@ def tou_energy_cost(
         )
     period_i = period_u[inverse]
     day_i = (wall_u // US_PER_DAY)[inverse] if by_day else np.zeros(len(sid), np.int64)
-    (s_g, d_g, p_g), energy, _n = group_sum([sid.astype(np.int64), day_i, period_i], val)
+    (s_g, d_g, p_g), (energy, estimated), intervals = group_sums(
+        [sid.astype(np.int64), day_i, period_i], [val, est]
+    )
     price_of = np.array([p.price_per_kwh for p in tariff.periods], np.float64)
     columns: dict[str, pa.Array] = {"series_id": pa.array(s_g, pa.int64()).cast(pa.int32())}
     if by_day:
@@ -86,12 +94,18 @@ def tou_energy_cost(
             "energy_kwh": pa.array(energy, pa.float64()),
             "cost": pa.array(energy * price_of[p_g], pa.float64()),
             "price_per_kwh": pa.array(price_of[p_g], pa.float64()),
+            **count_columns(estimated, intervals),
         }
     )
     notes = []
     if not valid.all():
         notes.append(f"{int((~valid).sum())} intervals with a null value are left out (no energy, no cost)")
-    units = {"energy_kwh": "kWh", "cost": tariff.currency, "price_per_kwh": f"{tariff.currency}/kWh"}
+    units = {
+        "energy_kwh": "kWh",
+        "cost": tariff.currency,
+        "price_per_kwh": f"{tariff.currency}/kWh",
+        **ESTIMATED_UNITS,
+    }
     return AnalyticResult(table, units=units, notes=notes)
 
 
@@ -106,6 +120,9 @@ def average_day_profile(
     ts: str = "ts",
     value: str = "value",
     nulls: str | None = None,
+    count: str | None = None,
+    quality: str = "quality",
+    estimated: str | None = None,
 ) -> AnalyticResult:
     """The average energy per local time-of-day slot and day type, with the days averaged.
 
@@ -129,11 +146,16 @@ def average_day_profile(
         nulls: name of a column counting null values each row left out, for a frame the store
             already summed per hour (`read_frame(..., resolution=HOUR, agg=SUM)`, points=24:
             each hour bucket is one slot); None: each row is one interval.
+        count: for such a frame, name of the column counting the intervals each row sums.
+        quality: name of the column of quality flags of a frame of intervals (absent: none
+            estimated).
+        estimated: for a frame of sums, name of the column counting each row's estimated values.
 
     Returns:
         Rows by series, day type (in the order asked) and slot: series_id, day_type, slot
         (0-based), local_time ("HH:MM", slot start), energy_kwh (mean energy in the slot over the
-        days that have it) [kWh], days (days averaged).
+        days that have it) [kWh], days (days averaged), estimated_intervals (estimates among the
+        intervals behind the mean), estimated_share [1].
 
     Raises:
         QueryError: unknown zone, points not 24 or 96, an unknown day type, or a bad frame.
@@ -148,27 +170,33 @@ def average_day_profile(
         )
     slot_us = US_PER_DAY // points
     sid, ts_us, val, valid = frame_arrays(frame, series_id=series_id, ts=ts, value=value)
+    est = row_estimates(frame, quality=quality, estimated=estimated)[valid]
+    n = _row_counts(frame, count)[valid]
     sid, ts_us, val = sid[valid], ts_us[valid], val[valid]
     wall = wall_clock_us(ts_us, tz)
     # the UTC offset tells the two passes through a repeated hour apart
-    (s_r, w_r, _off), v_r, _n = group_sum(
-        [sid.astype(np.int64), wall // slot_us * slot_us, wall - ts_us], val
+    (s_r, w_r, _off), (v_r, e_r, n_r), _n = group_sums(
+        [sid.astype(np.int64), wall // slot_us * slot_us, wall - ts_us], [val, est, n]
     )
-    (s_d, w_d), v_sum, n_real = group_sum([s_r, w_r], v_r)
+    (s_d, w_d), (v_sum, e_d, n_d), n_real = group_sums([s_r, w_r], [v_r, e_r, n_r])
     v_d = v_sum / n_real
     day = w_d // US_PER_DAY
     slot = (w_d - day * US_PER_DAY) // slot_us
     is_holiday = np.isin(day, _holiday_set(holidays, day))
     weekday = np.where(is_holiday, DAY_NAMES.index("sun"), weekdays(day))
-    out_s, out_k, out_slot, out_v, out_n = [], [], [], [], []
+    out_s, out_k, out_slot, out_v, out_n, out_e, out_i = [], [], [], [], [], [], []
     for rank, kind in enumerate(day_types):
         pick = _day_mask(kind, weekday, is_holiday)
-        (s_k, slot_k), total, days_k = group_sum([s_d[pick], slot[pick]], v_d[pick])
+        (s_k, slot_k), (total, e_k, i_k), days_k = group_sums(
+            [s_d[pick], slot[pick]], [v_d[pick], e_d[pick], n_d[pick]]
+        )
         out_s.append(s_k)
         out_k.append(np.full(len(s_k), rank, np.int64))
         out_slot.append(slot_k)
         out_v.append(total / np.maximum(days_k, 1))
         out_n.append(days_k)
+        out_e.append(e_k)
+        out_i.append(i_k)
     order = np.lexsort((np.concatenate(out_slot), np.concatenate(out_k), np.concatenate(out_s)))
     kinds = pa.array(list(day_types), pa.string()).take(pa.array(np.concatenate(out_k)[order]))
     slots = np.concatenate(out_slot)[order]
@@ -181,11 +209,21 @@ def average_day_profile(
             "local_time": pa.array(labels, pa.string()).take(pa.array(slots)),
             "energy_kwh": pa.array(np.concatenate(out_v)[order], pa.float64()),
             "days": pa.array(np.concatenate(out_n)[order], pa.int64()),
+            **count_columns(np.concatenate(out_e)[order], np.concatenate(out_i)[order]),
         }
     )
     left_out = int(pc.sum(frame.column(nulls)).as_py() or 0) if nulls is not None else int((~valid).sum())
     notes = [f"{left_out} null values left out"] if left_out else []
-    return AnalyticResult(table, units={"energy_kwh": "kWh", "days": "days"}, notes=notes)
+    return AnalyticResult(table, units={"energy_kwh": "kWh", "days": "days", **ESTIMATED_UNITS}, notes=notes)
+
+
+def _row_counts(frame: pa.Table, count: str | None) -> I64:
+    """Intervals each row stands for: the `count` column of a frame of sums, else 1."""
+    if count is None:
+        return np.ones(frame.num_rows, np.int64)
+    if count not in frame.column_names:
+        raise QueryError(f"the frame has no column {count!r} (it has {frame.column_names}): pass count=None")
+    return as_int64(frame.column(count).fill_null(0))
 
 
 def _holiday_set(holidays: str | Collection[date] | None, days: I64) -> I64:

@@ -16,6 +16,7 @@ from gridpulse.alerts.engine import AlertEngine
 from gridpulse.api.auth import TokenCheck
 from gridpulse.api.deps import AppState
 from gridpulse.api.errors import install_error_handlers
+from gridpulse.api.observe import ObserveMiddleware
 from gridpulse.api.routes import alerts as alert_routes
 from gridpulse.api.routes import analytics, files, health, influx, ingest, maintenance, readings, series
 from gridpulse.api.routes import anomalies as anomaly_routes
@@ -33,6 +34,7 @@ from gridpulse.jobs.anomalies import scheduled_scan
 from gridpulse.jobs.forecasts import scheduled_forecasts
 from gridpulse.jobs.history import JobHistory
 from gridpulse.jobs.maintenance import expire_old_data, refresh_rollups, retention_policy
+from gridpulse.jobs.monitoring import scheduled_monitoring
 from gridpulse.jobs.periodic import Periodic
 from gridpulse.jobs.quality import scheduled_quality
 from gridpulse.jobs.scheduler import attach_history
@@ -50,7 +52,8 @@ log = logging.getLogger(__name__)
 def _start_jobs(settings: Settings, store: Store, writer: Writer | None = None) -> dict[str, Periodic]:
     """The jobs that run while serving: rollup refresh, expiry when rules exist, forecasts
     when `[forecast]` names series and a schedule, validation (and estimation through `writer`)
-    and anomaly scans when `[quality]` and `[anomaly]` have a schedule."""
+    and anomaly scans when `[quality]` and `[anomaly]` have a schedule, and forecast monitoring
+    (live error and drift) unless `[forecast] monitor_interval_s` is 0."""
     jobs: dict[str, Periodic] = {}
     if settings.rollups.refresh_interval_s:
         jobs["rollups"] = Periodic(
@@ -86,6 +89,14 @@ def _start_jobs(settings: Settings, store: Store, writer: Writer | None = None) 
     if an.interval_s or an.cron:
         jobs["anomalies"] = Periodic(
             "anomalies", an.interval_s, lambda: scheduled_scan(store, settings), first_delay_s=20.0, cron=an.cron
+        ).start()
+    if fc.monitor_interval_s:
+        # cheap when nothing is forecast: one query finds no run
+        jobs["forecast-monitor"] = Periodic(
+            "forecast-monitor",
+            fc.monitor_interval_s,
+            lambda: scheduled_monitoring(store, settings),
+            first_delay_s=30.0,
         ).start()
     return jobs
 
@@ -170,6 +181,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(ObserveMiddleware)  # request id, HTTP latency metric, access log
     install_dashboard(app, auth=bool(settings.auth.tokens))  # before health's plain landing page at /
     for module in (health, ingest, influx, readings, series, files):
         app.include_router(module.router)

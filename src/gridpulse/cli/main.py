@@ -10,6 +10,7 @@ from gridpulse import __version__
 from gridpulse.cli import admin, alerts, analyze, forecast, load, maintenance, query, serve, settings_cmd
 from gridpulse.cli import anomalies as anomalies_cmd
 from gridpulse.cli import jobs as jobs_cmd
+from gridpulse.cli import monitoring as monitoring_cmd
 from gridpulse.cli import quality as quality_cmd
 from gridpulse.cli import sources as sources_cmd
 from gridpulse.errors import GridpulseError
@@ -46,7 +47,8 @@ app.command("sources", epilog="Example: gridpulse sources --keys")(sources_cmd.s
 
 forecast_app = typer.Typer(
     name="forecast",
-    help="Forecast stored series 7 days ahead, show stored forecasts, backtest the models.",
+    help="Forecast stored series 7 days ahead, show stored forecasts, backtest the models, monitor live error "
+    "and drift.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -56,6 +58,12 @@ forecast_app.command("show", epilog="Example: gridpulse forecast show -e m-01 -m
 forecast_app.command(
     "backtest", epilog="Example: gridpulse forecast backtest --kind meter --metric kwh --origins 4"
 )(forecast.backtest)
+forecast_app.command("error", epilog="Example: gridpulse forecast error meter:m-01/kwh --days 14")(
+    monitoring_cmd.error
+)
+forecast_app.command("drift", epilog="Example: gridpulse forecast drift meter:m-01/kwh -f json")(
+    monitoring_cmd.drift
+)
 app.add_typer(forecast_app, name="forecast", epilog="Example: gridpulse forecast show -e m-01 --tz Europe/Amsterdam")
 
 quality_app = typer.Typer(

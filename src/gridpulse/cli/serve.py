@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 import signal
 import socket
 from pathlib import Path
@@ -15,6 +14,7 @@ from gridpulse.cli.context import make_settings, read_server_record, remove_serv
 from gridpulse.cli.options import DATA_DIR
 from gridpulse.config import Settings, validate
 from gridpulse.errors import ConfigError, StoreUnavailable
+from gridpulse.logs import configure_logging
 
 __all__ = ["serve"]
 
@@ -75,7 +75,11 @@ def run_server(settings: Settings) -> None:
     from gridpulse.api.app import create_app
 
     app = create_app(settings, ilp_socket=ilp_sock)
-    config = uvicorn.Config(app, log_level="info", access_log=False, timeout_graceful_shutdown=10)
+    # log_config=None: uvicorn's own lines go through the root handler configure_logging set up;
+    # the access log is gridpulse's (api/observe.py), with the route template and request id
+    config = uvicorn.Config(
+        app, log_config=None, log_level=settings.log.level, access_log=False, timeout_graceful_shutdown=10
+    )
     server = uvicorn.Server(config)
     write_server_record(settings.data_dir, urls, ilp=ilp_addr)
     base = urls[0]
@@ -141,5 +145,5 @@ def serve(
             ilp["tcp_port"] = ilp_port
         settings = settings.replace(ilp=ilp)
     settings = validate(settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log.format, settings.log.level)
     run_server(settings)

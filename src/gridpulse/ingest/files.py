@@ -205,7 +205,9 @@ class _FileLoad:
         groups appends straight to the file (see ingest/writer.py), one per 50k-row batch did not."""
         if not self._pending:
             return
-        request = WriteRequest(batches=self._pending, meta_for=self.meta_for, rows=self._pending_rows)
+        request = WriteRequest(
+            batches=self._pending, meta_for=self.meta_for, rows=self._pending_rows, route="file"
+        )
         self._pending, self._pending_rows = [], 0
         self._inflight.append(self.writer.submit(request))
         self._drain(keep=_IN_FLIGHT)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from gridpulse import metrics
 from gridpulse.config import Settings
 from gridpulse.errors import IngestError, PayloadTooLarge, RowError
 from gridpulse.ingest.buffer import RequestBuffer
@@ -88,13 +90,21 @@ def meta_for_shape(shape: RouteShape, tz: str | None) -> Callable[[SeriesKey], S
     return meta_for
 
 
-async def _limited(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
-    seen = 0
+@dataclass
+class _Body:
+    """What arrived of a body: its bytes so far, and when its last byte came (time.monotonic())."""
+
+    bytes: int = 0
+    ended_at: float | None = None
+
+
+async def _limited(chunks: AsyncIterator[bytes], limit: int, body: _Body) -> AsyncIterator[bytes]:
     async for chunk in chunks:
-        seen += len(chunk)
-        if seen > limit:
+        body.bytes += len(chunk)
+        if body.bytes > limit:
             raise PayloadTooLarge(limit)
         yield chunk
+    body.ended_at = time.monotonic()
 
 
 async def _gathered(chunks: AsyncIterator[bytes], min_bytes: int) -> AsyncIterator[list[bytes]]:
@@ -161,6 +171,7 @@ async def ingest_stream(
     max_listed_rejects: int,
     on_error: OnError = OnError.REJECT,
     store_batch_rows: int = 250_000,
+    route: str = "api",
 ) -> IngestReport:
     """Parse, validate and commit one request body.
 
@@ -170,6 +181,8 @@ async def ingest_stream(
         meta_for: metadata of series the request creates, when the format says nothing.
         store_batch_rows: parsed batches are joined up to this many rows for the store, which
             appends faster in bigger pieces; memory grows with it.
+        route: the ingest route the body's bytes, rejects and points are counted under
+            (metrics.INGEST_ROUTES).
 
     Returns:
         IngestReport once every accepted row is committed.
@@ -182,10 +195,11 @@ async def ingest_stream(
     buffer = RequestBuffer(spill_dir, spill_bytes)
     report = IngestReport()
     seen_meta: dict[SeriesKey, SeriesMeta] = {}
+    body = _Body()
     try:
         # announced while the body arrives: the writer may hold a small group a moment for it
         with writer.incoming():
-            async for parsed in _parsed(_limited(chunks, max_body_bytes), splitter, parse):
+            async for parsed in _parsed(_limited(chunks, max_body_bytes, body), splitter, parse):
                 report.rows += parsed.rows
                 report.ignored_fields += parsed.ignored_fields
                 if parsed.errors:
@@ -210,8 +224,15 @@ async def ingest_stream(
                 return found if found is not None else meta_for(key)
 
             batches = buffer.batches(target_rows=store_batch_rows)
-            committed = writer.submit(WriteRequest(batches=batches, meta_for=meta, rows=buffer.rows))
+            request = WriteRequest(
+                batches=batches, meta_for=meta, rows=buffer.rows, route=route, received_at=body.ended_at
+            )
+            committed = writer.submit(request)
         report.result = await asyncio.wrap_future(committed)
         return report
     finally:
         buffer.discard()
+        # once per request: the points are counted by the writer when they commit
+        metrics.INGEST_BYTES.labels(route).inc(body.bytes)
+        if report.rejected_count:
+            metrics.INGEST_REJECTS.labels(route).inc(report.rejected_count)

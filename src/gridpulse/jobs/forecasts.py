@@ -42,6 +42,7 @@ __all__ = [
     "run_forecasts",
     "scheduled_forecasts",
     "selected_series",
+    "step_values",
     "stored_forecast",
 ]
 
@@ -104,7 +105,7 @@ def histories_from_store(
         (histories, skipped): series with no data or an interval coarser than the step are
         skipped with the reason.
     """
-    step_s, resolution = step_of(settings)
+    step_s, _ = step_of(settings)
     days = history_days or settings.forecast.history_days
     fc = settings.forecast
     out: list[History] = []
@@ -123,7 +124,7 @@ def histories_from_store(
         else {}
     )
     step_us = step_s * 1_000_000
-    for agg, group in by_agg.items():
+    for group in by_agg.values():
         for s in group:
             last = newest_us.get(s.series_id)
             if last is None:
@@ -133,16 +134,7 @@ def histories_from_store(
             if end is not None:
                 stop_us = min(stop_us, _us(end) // step_us * step_us)
             start_us = stop_us - days * 86_400_000_000
-            frame = store.read_frame(
-                [s.series_id], start=_utc(start_us), end=_utc(stop_us), resolution=resolution, agg=agg
-            )
-            ts = frame.column("ts").cast("int64").to_numpy()
-            values = frame.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
-            if s.interval:
-                per_step = step_s // int(s.interval.total_seconds())
-                count = frame.column("count").to_numpy(zero_copy_only=False)
-                values = np.where(count >= per_step, values, np.nan)
-            grid_start, grid = on_grid(ts, values, step_s=step_s, start_us=start_us, end_us=stop_us)
+            grid_start, grid = step_values(store, s, start_us=start_us, stop_us=stop_us, step_s=step_s)
             # end at the newest complete step: a forecast starts after what is known
             known = np.flatnonzero(~np.isnan(grid))
             if known.size == 0:
@@ -164,6 +156,30 @@ def histories_from_store(
     if fc.exogenous and out:
         out = _with_exogenous(store, out, fc.exogenous)
     return out, skipped
+
+
+def step_values(store: Store, s: Series, *, start_us: int, stop_us: int, step_s: int) -> tuple[int, F64]:
+    """The series' values on the forecast grid over [start_us, stop_us), as a forecast is trained
+    on and scored against: summed per step for energy units, averaged otherwise, NaN for a step
+    with fewer readings than the series' interval promises (a half-arrived hour is no low value).
+
+    Returns:
+        (start of the grid [µs UTC], one value per step, in the series' unit).
+    """
+    frame = store.read_frame(
+        [s.series_id],
+        start=_utc(start_us),
+        end=_utc(stop_us),
+        resolution=step_of_s(step_s),
+        agg=default_agg(s.unit),
+    )
+    ts = frame.column("ts").cast("int64").to_numpy()
+    values = frame.column("value").to_numpy(zero_copy_only=False).astype(np.float64)
+    if s.interval:
+        per_step = max(step_s // int(s.interval.total_seconds()), 1)
+        count = frame.column("count").to_numpy(zero_copy_only=False)
+        values = np.where(count >= per_step, values, np.nan)
+    return on_grid(ts, values, step_s=step_s, start_us=start_us, end_us=stop_us)
 
 
 def _with_exogenous(store: Store, histories: list[History], selectors: Sequence[str]) -> list[History]:
@@ -237,7 +253,11 @@ def run_forecasts(
     t1 = time.perf_counter()
     forecasts = fitted.predict(enough, steps)
     outcome.fit_s, outcome.predict_s = t1 - t0, time.perf_counter() - t1
-    version, params = fitted.version(), json.dumps(fitted.params())
+    # the inputs besides the series' own history, so monitoring can measure their drift too
+    noted = fitted.params()
+    if settings.forecast.exogenous:
+        noted = {**noted, "exogenous": list(settings.forecast.exogenous)}
+    version, params = fitted.version(), json.dumps(noted)
     for h, raw in zip(enough, forecasts, strict=True):
         assert h.series_id is not None
         fc = floored_like(raw, h.values)

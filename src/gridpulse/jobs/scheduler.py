@@ -66,15 +66,17 @@ def job_table(jobs: Mapping[str, Periodic], store: Store) -> list[dict[str, Any]
 
 def local_jobs(settings: Settings, store: Store, writer: Writer) -> dict[str, Periodic]:
     """The jobs `gridpulse run-job` runs in process when no server holds the store (not started):
-    rollups, retention, forecasts and the pollers of `[[sources]]`."""
+    rollups, retention, forecasts, forecast monitoring and the pollers of `[[sources]]`."""
     from gridpulse.jobs.forecasts import scheduled_forecasts
     from gridpulse.jobs.maintenance import expire_old_data, refresh_rollups
+    from gridpulse.jobs.monitoring import scheduled_monitoring
     from gridpulse.jobs.sources import make_source_jobs
 
     jobs = {
         "rollups": Periodic("rollups", 0, lambda: refresh_rollups(store)),
         "retention": Periodic("retention", 0, lambda: expire_old_data(store, settings)),
         "forecasts": Periodic("forecasts", 0, lambda: scheduled_forecasts(store, settings)),
+        "forecast-monitor": Periodic("forecast-monitor", 0, lambda: scheduled_monitoring(store, settings)),
     }
     source_jobs, _ = make_source_jobs(settings, store, writer, start=False)
     jobs.update(source_jobs)

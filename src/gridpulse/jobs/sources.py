@@ -25,9 +25,17 @@ from gridpulse.jobs.periodic import Periodic
 from gridpulse.sources import Source, SourceContext, SourceReport, SourceSpec, build_source, parse_sources
 from gridpulse.store.base import Store
 
-__all__ = ["SourceRunner", "make_source_jobs", "source_health"]
+__all__ = ["SourceRunner", "ingest_route", "make_source_jobs", "source_health"]
 
 log = logging.getLogger(__name__)
+
+#: The ingest metrics' route label of a source type: subscribers that push have their own.
+_ROUTE_OF_TYPE = {"mqtt": "mqtt"}
+
+
+def ingest_route(spec: SourceSpec) -> str:
+    """The `route` label of the ingest metrics for what `spec`'s source writes: mqtt or source."""
+    return _ROUTE_OF_TYPE.get(spec.type, "source")
 
 
 @dataclass
@@ -79,6 +87,8 @@ class SourceRunner:
         name = self.spec.name
         metrics.SOURCE_ROWS.labels(name).inc(report.rows)
         metrics.SOURCE_REJECTS.labels(name).inc(report.rejects)
+        if report.rejects:
+            metrics.INGEST_REJECTS.labels(ingest_route(self.spec)).inc(report.rejects)
         metrics.SOURCE_FAILURES.labels(name).inc(report.failures)
         try:
             for m in self.ctx.store.source_marks(name):
@@ -122,7 +132,8 @@ def make_source_jobs(
         runner = SourceRunner(
             spec,
             build_source(spec),
-            SourceContext(store, writer, settings),
+            # every request the source writes is labelled with it for the ingest metrics
+            SourceContext(store, writer.tagged(ingest_route(spec), source=spec.name), settings),
             spec.failure_alert_after or settings.jobs.failure_alert_after,
         )
         if spec.job in latest:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,9 +46,17 @@ def parse_records(records: Sequence[dict[str, Any]], shape: RouteShape, *, tz: s
 
 
 def write_parsed(
-    writer: Writer, parsed: ParsedBatch, meta_for: Callable[[SeriesKey], SeriesMeta]
+    writer: Writer,
+    parsed: ParsedBatch,
+    meta_for: Callable[[SeriesKey], SeriesMeta],
+    *,
+    received_at: float | None = None,
 ) -> WriteResult | None:
     """Commit a parsed batch's good rows through the single writer (None when it has none).
+
+    Args:
+        received_at: when the rows arrived, for the ingest-to-commit latency; None: when
+            submitted. [s, time.monotonic()]
 
     Raises:
         StoreError: the commit failed; nothing of the batch is stored.
@@ -60,7 +69,8 @@ def write_parsed(
         found = seen.get(key)
         return found if found is not None else meta_for(key)
 
-    return writer.write_sync(WriteRequest([parsed.table], meta, rows=parsed.table.num_rows))
+    request = WriteRequest([parsed.table], meta, rows=parsed.table.num_rows, received_at=received_at)
+    return writer.write_sync(request)
 
 
 def newest_by_series(tables: Iterable[pa.Table]) -> dict[str, datetime]:
@@ -102,7 +112,7 @@ class TrackingWriter(Writer):
     def submit(self, request: WriteRequest) -> Future[WriteResult]:
         batches = list(request.batches)
         newest = newest_by_series(batches)
-        fut = self._inner.submit(WriteRequest(batches, request.meta_for, rows=request.rows))
+        fut = self._inner.submit(replace(request, batches=batches))
         self._pending.append((fut, newest))
         return fut
 

@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from gridpulse import metrics
 from gridpulse.errors import GridpulseError, RowError
 from gridpulse.ingest.lineprotocol import parse_line_batch
 from gridpulse.ingest.parse import ParsedBatch
@@ -257,6 +258,8 @@ class MqttSource:
             self._commit(batch)
 
     def _commit(self, batch: list[_Message]) -> None:
+        received_at = time.monotonic()  # the batch is cut: ingest-to-commit latency starts here
+        metrics.INGEST_BYTES.labels("mqtt").inc(sum(len(m.payload) for m in batch))
         parsed = self._parse(batch)
         ctx = self._ctx
         assert ctx is not None
@@ -264,7 +267,7 @@ class MqttSource:
         error: str | None = None
         for attempt in range(_COMMIT_TRIES):
             try:
-                result = write_parsed(ctx.writer, parsed, self._meta_for)
+                result = write_parsed(ctx.writer, parsed, self._meta_for, received_at=received_at)
                 error = None
                 break
             except GridpulseError as exc:

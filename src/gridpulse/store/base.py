@@ -18,6 +18,7 @@ import pyarrow as pa
 from gridpulse.model import (
     Anomaly,
     AnomalyStatus,
+    ForecastCheck,
     ForecastRun,
     Series,
     SeriesKey,
@@ -111,11 +112,17 @@ class WriteRequest:
 
     `batches` may be a generator reading a spill file; it is consumed once, inside the
     transaction that commits it. `rows`, when known, lets the writer size its commit groups.
+    `route`, `source` and `received_at` only label the ingest metrics the writer keeps
+    (gridpulse.metrics.INGEST_ROUTES; the configured source's name or ""; `time.monotonic()`
+    when the rows were received, None: when they were submitted).
     """
 
     batches: Iterable[pa.Table]
     meta_for: Callable[[SeriesKey], SeriesMeta]
     rows: int | None = None
+    route: str = "api"
+    source: str = ""
+    received_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -342,9 +349,9 @@ class Store(Protocol):
     def read(self, query: ReadingsQuery, *, explain: list[tuple[str, list[Any]]] | None = None) -> pa.Table:
         """Points or buckets of one series: columns ts (UTC), value, and for RAW quality and version;
         buckets also count (values in the bucket), nulls (null values left out) and estimated
-        (values that are estimates, quality 1), and MIN and MAX buckets `at` (when the extreme
-        first happened). With `explain`, the SQL and its parameters are
-        appended to it."""
+        (non-null values that are estimates, quality 1: a part of count), and MIN and MAX buckets
+        `at` (when the extreme first happened) and `at_estimated` (whether the value there is an
+        estimate). With `explain`, the SQL and its parameters are appended to it."""
 
     def read_frame(
         self,
@@ -359,9 +366,10 @@ class Store(Protocol):
     ) -> pa.Table:
         """Points or buckets of several series over [start, end) as one long frame, the shape
         analytics take: series_id, ts (UTC), value, and quality (RAW) or count, nulls and estimated
-        (buckets: values, null values and estimated values in each); MIN and MAX buckets also have `at`, when the extreme
-        first happened (UTC). Ordered by series and
-        time. Buckets follow local wall time in `tz` as `read` does."""
+        (buckets: values, null values and estimated non-null values in each); MIN and MAX buckets
+        also have `at`, when the extreme first happened (UTC), and `at_estimated`, whether the
+        value there is an estimate. Ordered by series and time. Buckets follow local wall time
+        in `tz` as `read` does."""
 
     def read_totals(
         self,
@@ -381,7 +389,7 @@ class Store(Protocol):
 
         Columns: group (int32; 0 when `groups` is None), ts (UTC), value (None when no series
         had a value), count (values behind it), series (series with a value), nulls (null
-        values left out), estimated (values that are estimates). Ordered by group and time.
+        values left out), estimated (non-null values that are estimates). Ordered by group and time.
 
         Args:
             groups: series id -> group number; series not in it are left out. None: one group 0.
@@ -418,6 +426,53 @@ class Store(Protocol):
 
         Raises:
             QueryError: limit is negative.
+        """
+
+    def newest_forecasts(
+        self, series_ids: Sequence[int] | None = None, *, model: str | None = None
+    ) -> list[ForecastRun]:
+        """The newest stored run (created_at, then forecast_id) of each series that has one, of
+        the given series (all when None), optionally of one model; ordered by series id."""
+
+    def read_current_forecast(
+        self,
+        series_id: int,
+        *,
+        start: datetime,
+        end: datetime,
+        model: str | None = None,
+        step_s: int | None = None,
+    ) -> pa.Table:
+        """Each stored forecast step of the series in [start, end) from the run that was current
+        for it: of the runs with a step there (of `model`, of steps of `step_s` seconds, when
+        given), the latest origin, then the newest run. Columns ts, forecast_id, origin (UTC),
+        mean, lo80, hi80, lo95, hi95; ordered by ts; empty when no run covers the range.
+
+        Raises:
+            QueryError: start or end is naive.
+        """
+
+    def write_forecast_checks(self, checks: Sequence[ForecastCheck], *, keep_since: datetime | None = None) -> int:
+        """Store one monitoring run's checks in one transaction, deleting the checks made before
+        `keep_since` (None: none) in it; returns the checks stored.
+
+        Raises:
+            StoreError: the store is read-only, an instant is naive or a detail is not JSON.
+        """
+
+    def list_forecast_checks(
+        self,
+        series_ids: Sequence[int] | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        newest: bool = False,
+    ) -> list[ForecastCheck]:
+        """Stored monitoring checks of the series (all when None) made in [since, until], ordered
+        by series and checked_at; with `newest`, only each series' newest of them.
+
+        Raises:
+            QueryError: a naive instant.
         """
 
     def read_superseded(
@@ -573,6 +628,9 @@ class Store(Protocol):
 
     def alert_history(self, alert_id: int) -> list[dict[str, Any]]:
         """The events of one alert in order: at (aware UTC), event, detail (a dict)."""
+
+    def count_alerts(self) -> dict[str, int]:
+        """How many stored alerts are in each state: every one of ALERT_STATES, 0 when none."""
 
     def save_silence(self, silence: SilenceRecord) -> SilenceRecord:
         """Store a silence; returns it with silence_id and created_at filled in.

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Query, Request
 
+from gridpulse import metrics
 from gridpulse.api.deps import AppState, body_limit, state
 from gridpulse.api.responses import JSON
 from gridpulse.errors import PayloadTooLarge, QueryError
@@ -88,8 +89,8 @@ async def _upload(request: Request, st: AppState, filename: str) -> AsyncIterato
     tmp = st.settings.data_dir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / f"upload-{secrets.token_hex(8)}-{name}"
+    seen = 0
     try:
-        seen = 0
         with path.open("wb") as out:
             async for chunk in request.stream():
                 seen += len(chunk)
@@ -98,6 +99,7 @@ async def _upload(request: Request, st: AppState, filename: str) -> AsyncIterato
                 out.write(chunk)
         yield path, name
     finally:
+        metrics.INGEST_BYTES.labels("file").inc(seen)
         path.unlink(missing_ok=True)
 
 
@@ -138,6 +140,8 @@ async def _load(
                 batch_rows=settings.ingest.batch_rows,
                 tmp_dir=path.parent,
             )
+            if report.rejected:
+                metrics.INGEST_REJECTS.labels("file").inc(report.rejected)
             limit = MAX_RETURNED_REJECTS if include else settings.ingest.max_listed_rejects
             return _answer(report, rejects, limit)
         finally:

@@ -4,7 +4,11 @@
 - GET /api/v1/forecasts: the newest stored forecast of one series (or the one current at as_of);
 - GET /api/v1/forecasts/runs: the stored runs, newest first;
 - GET /api/v1/forecasts/backtest: a rolling-origin backtest of a model on stored series (nothing
-  is stored; `gridpulse forecast backtest` goes through it while a server holds the store file).
+  is stored; `gridpulse forecast backtest` goes through it while a server holds the store file);
+- GET /api/v1/forecasts/{series_id}/error: live error of the stored forecasts against the
+  actuals that arrived, per local day and over the recent window;
+- GET /api/v1/forecasts/{series_id}/drift: PSI of the recent values (and recorded inputs)
+  against the training window of the newest stored forecast.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from gridpulse.jobs.forecasts import (
     run_forecasts,
     stored_forecast,
 )
+from gridpulse.jobs.monitoring import drift_answer, error_answer
 from gridpulse.model import ForecastRun, Series
 from gridpulse.store.base import SeriesFilter, Store
 from gridpulse.store.query import find_series, series_filter
@@ -345,3 +350,50 @@ def backtest(
     chosen = backtest_selection(st.store, series=series, entity=entity, kind=kind, metric=metric)
     result = backtest_series(st.store, st.settings, chosen, model=model, origins=origins, stride_days=stride_days)
     return JSON(backtest_answer(result, chosen, plot=plot))
+
+
+_WINDOW_DAYS = Query(
+    None, ge=1, le=90, description="days of the recent window, ending at the newest reading "
+    "(default: [forecast] monitor_window_days)"
+)
+
+
+@router.get("/forecasts/{series_id}/error", summary="Live error of a series' stored forecasts")
+def forecast_error(
+    request: Request,
+    series_id: int,
+    days: int | None = Query(
+        None, ge=1, le=366, description="local days ending with the newest reading (default: [forecast] "
+        "monitor_period_days)"
+    ),
+    window_days: int | None = _WINDOW_DAYS,
+    model: str | None = Query(None, description="only forecasts of this model (default: any)"),
+    tz: str | None = _TZ,
+) -> JSON:
+    """Each actual step against the stored forecast current for it (of the runs with a step
+    there, the latest origin: made without knowing it): MAE, MAPE % (near-zero actuals left out),
+    bias (forecast - actual) and the coverage of the 80 % and 95 % intervals, per local day and
+    over the recent window."""
+    st = state(request)
+    st.auth.check(request, "read")
+    _model_name(model)
+    return JSON(
+        error_answer(st.store, st.settings, series_id, days=days, window_days=window_days, model=model, tz=tz)
+    )
+
+
+@router.get("/forecasts/{series_id}/drift", summary="Drift of a series' recent values from the training window")
+def forecast_drift(
+    request: Request,
+    series_id: int,
+    window_days: int | None = _WINDOW_DAYS,
+    model: str | None = Query(None, description="the newest forecast of this model (default: any)"),
+    tz: str | None = _TZ,
+) -> JSON:
+    """Population stability index of the recent window's values, and of each exogenous input the
+    forecast recorded, against the training window of the newest stored forecast, on bins cut at
+    the training window's quantiles; with its reading (stable, watch, drift)."""
+    st = state(request)
+    st.auth.check(request, "read")
+    _model_name(model)
+    return JSON(drift_answer(st.store, st.settings, series_id, window_days=window_days, model=model, tz=tz))

@@ -116,6 +116,7 @@ async def _write(request: Request, precision: str | None, v2: bool) -> Response:
             max_listed_rejects=settings.ingest.max_listed_rejects,
             on_error=OnError.REJECT,
             store_batch_rows=store_batch_rows(settings),
+            route="lp_http",
         )
     except GridpulseError as exc:
         return _influx_error(exc, v2)

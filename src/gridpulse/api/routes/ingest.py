@@ -42,6 +42,7 @@ async def _ingest(request: Request, route: str, fmt: BodyFormat, on_error: OnErr
         max_listed_rejects=settings.ingest.max_listed_rejects,
         on_error=on_error,
         store_batch_rows=store_batch_rows(settings),
+        route=fmt.value,  # the metrics' route label: json or ndjson
     )
     return JSON(report.as_dict())
 

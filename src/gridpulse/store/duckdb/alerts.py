@@ -23,6 +23,7 @@ from gridpulse.store.duckdb.instants import aware_utc, naive_utc
 
 __all__ = [
     "SCHEMA_SINCE",
+    "count_by_state",
     "delete_rule",
     "history",
     "insert_rule",
@@ -190,6 +191,12 @@ def history(con: duckdb.DuckDBPyConnection, alert_id: int) -> list[dict[str, Any
         'SELECT "at", event, detail FROM alert_events WHERE alert_id = ? ORDER BY "at", rowid', [alert_id]
     ).fetchall()
     return [{"at": aware_utc(r[0]), "event": r[1], "detail": orjson.loads(r[2])} for r in rows]
+
+
+def count_by_state(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """State -> number of alerts in it (states without any are absent)."""
+    rows = con.execute("SELECT state, count(*) FROM alerts GROUP BY state").fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
 
 
 def save_silence(con: duckdb.DuckDBPyConnection, silence: SilenceRecord, now: datetime) -> SilenceRecord:

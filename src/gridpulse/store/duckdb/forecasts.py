@@ -26,7 +26,17 @@ from gridpulse.model import FORECAST_VALUES_SCHEMA, TS_TYPE, ForecastRun
 from gridpulse.store.duckdb.instants import naive_utc
 from gridpulse.store.prepare import NAIVE_TS
 
-__all__ = ["SCHEMA_SINCE", "expire", "insert", "list_runs", "newest", "prepare_values"]
+__all__ = [
+    "CURRENT_VALUES_SCHEMA",
+    "SCHEMA_SINCE",
+    "current_values",
+    "expire",
+    "insert",
+    "list_runs",
+    "newest",
+    "newest_per_series",
+    "prepare_values",
+]
 
 #: the schema version that added the forecast tables (schema.py): a read-only store older than
 #: this is not migrated and has none
@@ -38,6 +48,11 @@ _RUN_COLUMNS = (
     "created_at, params"
 )
 _VALUE_COLUMNS = ", ".join(FORECAST_VALUES_SCHEMA.names)
+#: what current_values answers: each step's value from the run current for it, and that run
+CURRENT_VALUES_SCHEMA = pa.schema(
+    [FORECAST_VALUES_SCHEMA.field("ts"), ("forecast_id", pa.int64()), ("origin", TS_TYPE),
+     *(FORECAST_VALUES_SCHEMA.field(c) for c in ("mean", "lo80", "hi80", "lo95", "hi95"))]
+)  # fmt: skip
 
 
 def _values_column(values: pa.Table, field: pa.Field) -> pa.ChunkedArray:
@@ -197,6 +212,75 @@ def newest(
         params=[run.forecast_id],
     ).to_arrow_table()
     return run, values.cast(FORECAST_VALUES_SCHEMA)  # naive UTC ts made aware: a change of type only
+
+
+def newest_per_series(
+    con: duckdb.DuckDBPyConnection, series_ids: Sequence[int] | None = None, *, model: str | None = None
+) -> list[ForecastRun]:
+    """The newest run (largest created_at, then forecast_id) of each series that has one (of the
+    given series; all when None), optionally of one model, ordered by series id."""
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if series_ids is not None:
+        where.append("series_id IN (SELECT unnest(?::INTEGER[]))")
+        params.append([int(i) for i in series_ids])
+    if model is not None:
+        where.append("model = ?")
+        params.append(model)
+    rows = con.execute(
+        f"SELECT {_RUN_COLUMNS} FROM forecast_runs WHERE {' AND '.join(where)} "
+        "QUALIFY row_number() OVER (PARTITION BY series_id ORDER BY created_at DESC, forecast_id DESC) = 1 "
+        "ORDER BY series_id",
+        params,
+    ).fetchall()
+    return [_run_from_row(r) for r in rows]
+
+
+def current_values(
+    con: duckdb.DuckDBPyConnection,
+    series_id: int,
+    *,
+    start: datetime,
+    end: datetime,
+    model: str | None = None,
+    step_s: int | None = None,
+) -> pa.Table:
+    """For each forecast step in [start, end) of the series, the value of the run that was current
+    for it: of the runs with a step there (every step of a run is at or after its origin), the one
+    with the latest origin, then the newest (created_at, forecast_id). That run saw nothing at or
+    after its origin, so the value is a genuine out-of-sample forecast, made with the most data a
+    forecast of that step could have had. `model` and `step_s` narrow the runs considered.
+
+    Returns:
+        CURRENT_VALUES_SCHEMA rows ordered by ts (ts and origin naive UTC cast to aware).
+
+    Raises:
+        QueryError: start or end is naive.
+    """
+    lo, hi = naive_utc(start, "start", QueryError), naive_utc(end, "end", QueryError)
+    # the runs reaching into the range first: the values are probed for those runs only
+    params: list[Any] = [series_id, hi, lo]
+    which = ""
+    if model is not None:
+        which += " AND model = ?"
+        params.append(model)
+    if step_s is not None:
+        which += " AND step_s = ?"
+        params.append(step_s)
+    params += [lo, hi]
+    table = con.sql(
+        f"""WITH r AS (
+                SELECT forecast_id, origin, created_at FROM forecast_runs
+                WHERE series_id = ? AND origin < ? AND origin + to_seconds(step_s * steps) > ? {which})
+            SELECT v.ts, r.forecast_id, r.origin, v.mean, v.lo80, v.hi80, v.lo95, v.hi95
+            FROM forecast_values v JOIN r USING (forecast_id)
+            WHERE v.ts >= ? AND v.ts < ?
+            QUALIFY row_number() OVER (
+                PARTITION BY v.ts ORDER BY r.origin DESC, r.created_at DESC, r.forecast_id DESC) = 1
+            ORDER BY v.ts""",
+        params=params,
+    ).to_arrow_table()
+    return table.cast(CURRENT_VALUES_SCHEMA)
 
 
 def list_runs(

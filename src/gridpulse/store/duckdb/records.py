@@ -1,7 +1,7 @@
-"""Operational records on DuckDB: anomalies and validation results, alert rules, alerts and
-silences, job runs and source watermarks. The methods of DuckDBStore that keep them, as a mixin so
-store.py stays about points, rollups and forecasts; the SQL is in anomalies.py, quality.py,
-alerts.py and jobs.py beside it.
+"""Operational records on DuckDB: anomalies and validation results, forecast monitoring checks,
+alert rules, alerts and silences, job runs and source watermarks. The methods of DuckDBStore that
+keep them, as a mixin so store.py stays about points, rollups and forecasts; the SQL is in
+anomalies.py, quality.py, monitoring.py, alerts.py and jobs.py beside it.
 
 Each method is one transaction under the writer's lock (written while ingest runs, as forecasts
 are) or one read on its own cursor. A read-only store is not migrated: one older than the tables
@@ -19,11 +19,12 @@ from typing import Any
 import duckdb
 
 from gridpulse.errors import QueryError, StoreError
-from gridpulse.model import Anomaly, AnomalyStatus, Severity, ValidationResult
-from gridpulse.store.base import AlertRecord, JobRun, SilenceRecord, SourceMark
+from gridpulse.model import Anomaly, AnomalyStatus, ForecastCheck, Severity, ValidationResult
+from gridpulse.store.base import ALERT_STATES, AlertRecord, JobRun, SilenceRecord, SourceMark
 from gridpulse.store.duckdb import alerts as alert_sql
 from gridpulse.store.duckdb import anomalies as anomaly_sql
 from gridpulse.store.duckdb import jobs as job_sql
+from gridpulse.store.duckdb import monitoring as monitoring_sql
 from gridpulse.store.duckdb import quality as quality_sql
 
 __all__ = ["RecordKeeping"]
@@ -38,6 +39,7 @@ class RecordKeeping:
     _has_quality: bool
     _has_alerts: bool
     _has_jobs: bool
+    _has_checks: bool
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         raise NotImplementedError  # DuckDBStore's
@@ -166,6 +168,30 @@ class RecordKeeping:
         )
         return found
 
+    # ------------------------------------------------------------------ forecast monitoring
+    def write_forecast_checks(self, checks: Sequence[ForecastCheck], *, keep_since: datetime | None = None) -> int:
+        written: int = self._write_txn(
+            "storing forecast monitoring checks",
+            lambda con: monitoring_sql.insert(con, checks, keep_since=keep_since),
+        )
+        return written
+
+    def list_forecast_checks(
+        self,
+        series_ids: Sequence[int] | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        newest: bool = False,
+    ) -> list[ForecastCheck]:
+        found: list[ForecastCheck] = self._read_with(
+            "listing forecast monitoring checks",
+            lambda con: monitoring_sql.list_rows(con, series_ids, since=since, until=until, newest=newest),
+            available=self._has_checks,
+            empty=[],
+        )
+        return found
+
     # ------------------------------------------------------------------ alerting
     def list_alert_rules(self) -> list[dict[str, Any]]:
         rules: list[dict[str, Any]] = self._read_with(
@@ -221,6 +247,12 @@ class RecordKeeping:
             empty=[],
         )
         return found
+
+    def count_alerts(self) -> dict[str, int]:
+        counts: dict[str, int] = self._read_with(
+            "counting alerts", alert_sql.count_by_state, available=self._has_alerts, empty={}
+        )
+        return {state: counts.get(state, 0) for state in ALERT_STATES}
 
     def save_silence(self, silence: SilenceRecord) -> SilenceRecord:
         now = datetime.now(UTC)

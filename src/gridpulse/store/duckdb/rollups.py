@@ -33,7 +33,9 @@ __all__ = [
     "ESTIMATED_SINCE",
     "ESTIMATED_SQL",
     "MAX_AT_SQL",
+    "MAX_EST_SQL",
     "MIN_AT_SQL",
+    "MIN_EST_SQL",
     "Grain",
     "RefreshStats",
     "RollupRead",
@@ -96,13 +98,18 @@ _SPAN_SQL = {
         "timezone(s.tz, date_trunc('month', timezone(s.tz, r.hi AT TIME ZONE 'UTC')) + INTERVAL '1 month')::TIMESTAMP",
     ),
 }
-#: values of a bucket that are estimates (quality 1, gridpulse.quality), null ones included
-ESTIMATED_SQL = "count(*) FILTER (WHERE {q} = 1)"
-#: the schema version whose rollups have the `estimated` column (schema.py)
-ESTIMATED_SINCE = 8
+#: non-null values of a bucket that are estimates (quality 1, gridpulse.quality): a part of
+#: `count`, so estimated / count is the estimated share of what the bucket's value rests on
+ESTIMATED_SQL = "count({value}) FILTER (WHERE {q} = 1)"
+#: the schema version whose rollups count estimates as above and flag estimated extremes (schema.py)
+ESTIMATED_SINCE = 9
 #: when a bucket's extreme first happened (ties go to the earliest instant, as in the analytics)
 MIN_AT_SQL = "arg_min({ts}, ({value}, epoch_us({ts}))) FILTER (WHERE {value} IS NOT NULL)"
 MAX_AT_SQL = "arg_max({ts}, ({value}, -epoch_us({ts}))) FILTER (WHERE {value} IS NOT NULL)"
+#: whether the value at that first extreme is an estimate ({flag}: a boolean per row); the _null
+#: variants keep an unknown flag unknown (rollup rows of expired points from before schema 9)
+MIN_EST_SQL = "arg_min_null({flag}, ({value}, epoch_us({ts}))) FILTER (WHERE {value} IS NOT NULL)"
+MAX_EST_SQL = "arg_max_null({flag}, ({value}, -epoch_us({ts}))) FILTER (WHERE {value} IS NOT NULL)"
 
 #: 15-minute buckets are kept only for series finer than that: for 15-minute (or coarser) data a
 #: 15-minute bucket is the point itself, and keeping it doubled the store's size on disk.
@@ -191,7 +198,10 @@ def refresh(con: duckdb.DuckDBPyConnection) -> RefreshStats:
                                min(p.ts) FILTER (WHERE p.value IS NOT NULL), arg_min(p.value, p.ts),
                                max(p.ts) FILTER (WHERE p.value IS NOT NULL), arg_max(p.value, p.ts),
                                count(*), {MIN_AT_SQL.format(ts="p.ts", value="p.value")},
-                               {MAX_AT_SQL.format(ts="p.ts", value="p.value")}, {ESTIMATED_SQL.format(q="p.quality")}
+                               {MAX_AT_SQL.format(ts="p.ts", value="p.value")},
+                               {ESTIMATED_SQL.format(q="p.quality", value="p.value")},
+                               {MIN_EST_SQL.format(flag="p.quality = 1", ts="p.ts", value="p.value")},
+                               {MAX_EST_SQL.format(flag="p.quality = 1", ts="p.ts", value="p.value")}
                         FROM points p
                         JOIN gp_span x ON p.series_id = x.series_id AND p.ts >= x.lo AND p.ts < x.hi
                         JOIN series s ON s.series_id = p.series_id
@@ -235,6 +245,12 @@ _COMBINE_AT = {
     Agg.MAX: MAX_AT_SQL.format(ts="r.max_at", value="r.max"),
 }
 _ONE_ROW_AT = {Agg.MIN: "r.min_at", Agg.MAX: "r.max_at"}
+#: and `at_estimated`: whether the value at `at` is an estimate
+_COMBINE_AT_EST = {
+    Agg.MIN: MIN_EST_SQL.format(flag="r.min_estimated", ts="r.min_at", value="r.min"),
+    Agg.MAX: MAX_EST_SQL.format(flag="r.max_estimated", ts="r.max_at", value="r.max"),
+}
+_ONE_ROW_AT_EST = {Agg.MIN: "r.min_estimated", Agg.MAX: "r.max_estimated"}
 _NULLS_ONE_ROW = "r.rows - r.count AS nulls, r.estimated AS estimated"
 _NULLS_COMBINED = "(sum(r.rows) - sum(r.count))::BIGINT AS nulls, sum(r.estimated)::BIGINT AS estimated"
 _ONE_ROW = {
@@ -356,18 +372,26 @@ def plan_read(
 def read_sql(
     plan: RollupRead, agg: Agg, where: str, params: list[Any], *, by_series: bool
 ) -> tuple[str, list[Any]]:
-    """SELECT [series_id,] ts, value, count, nulls, estimated (and for MIN and MAX, at) from the rollups rows
-    matching `where` (on r), unordered."""
+    """SELECT [series_id,] ts, value, count, nulls, estimated (and for MIN and MAX, at and
+    at_estimated) from the rollups rows matching `where` (on r), unordered."""
     key = "r.series_id, " if by_series else ""
     if plan.one_row:
-        at = f", {_NULLS_ONE_ROW}" + (f', {_ONE_ROW_AT[agg]} AS "at"' if agg in _ONE_ROW_AT else "")
+        at = f", {_NULLS_ONE_ROW}" + (
+            f', {_ONE_ROW_AT[agg]} AS "at", {_ONE_ROW_AT_EST[agg]} AS at_estimated'
+            if agg in _ONE_ROW_AT
+            else ""
+        )
         sql = (
             f"SELECT {key}{plan.bucket_sql} AS ts, {_ONE_ROW[agg]} AS value, r.count AS count{at} "
             f"FROM rollups r WHERE r.grain = ? AND {where}"
         )
     else:
         group = "1, 2" if by_series else "1"
-        at = f", {_NULLS_COMBINED}" + (f', {_COMBINE_AT[agg]} AS "at"' if agg in _COMBINE_AT else "")
+        at = f", {_NULLS_COMBINED}" + (
+            f', {_COMBINE_AT[agg]} AS "at", {_COMBINE_AT_EST[agg]} AS at_estimated'
+            if agg in _COMBINE_AT
+            else ""
+        )
         sql = (
             f"SELECT {key}{plan.bucket_sql} AS ts, {_COMBINE[agg]} AS value, sum(r.count)::BIGINT AS count{at} "
             f"FROM rollups r WHERE r.grain = ? AND {where} GROUP BY {group}"

@@ -248,8 +248,40 @@ _V8 = [
        SELECT series_id, min(ts), max(ts) FROM points GROUP BY series_id""",
 ]
 
+# Estimates in the analytics (docs/analytics.md): `estimated` counts only non-null estimates (a
+# part of `count`, so estimated / count is a share), and each bucket says whether its minimum and
+# its maximum are estimates (a peak from the rollups says whether the peak interval was
+# estimated). Every series is rolled up again; from an older release with v8 it is one re-roll.
+_V9 = [
+    """ALTER TABLE rollups ADD COLUMN IF NOT EXISTS min_estimated BOOLEAN""",
+    """ALTER TABLE rollups ADD COLUMN IF NOT EXISTS max_estimated BOOLEAN""",
+    """INSERT INTO rollup_dirty (series_id, ts_min, ts_max)
+       SELECT series_id, min(ts), max(ts) FROM points GROUP BY series_id""",
+]
+
+# Forecast monitoring (store/duckdb/monitoring.py): one row per series per monitoring run, the
+# live error of its stored forecasts over the recent window and the drift (PSI) of its recent
+# values against the training window; alert rules of kinds forecast_error and forecast_drift
+# read them. The training window itself was recorded with each run since v4.
+_V10 = [
+    """CREATE TABLE IF NOT EXISTS forecast_checks (
+        series_id INTEGER NOT NULL,
+        checked_at TIMESTAMP NOT NULL,
+        window_start TIMESTAMP NOT NULL,
+        window_end TIMESTAMP NOT NULL,
+        forecast_id BIGINT,
+        steps INTEGER NOT NULL,
+        mae DOUBLE,
+        mape DOUBLE,
+        bias DOUBLE,
+        coverage80 DOUBLE,
+        coverage95 DOUBLE,
+        psi DOUBLE,
+        detail VARCHAR NOT NULL DEFAULT '{}')""",
+]
+
 #: (version, statements), applied in order; each version in one transaction.
 MIGRATIONS: list[tuple[int, list[str]]] = [
-    (1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6), (7, _V7), (8, _V8)
+    (1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6), (7, _V7), (8, _V8), (9, _V9), (10, _V10)
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

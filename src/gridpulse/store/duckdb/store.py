@@ -49,6 +49,7 @@ from gridpulse.store.duckdb import alerts as alert_sql
 from gridpulse.store.duckdb import anomalies as anomaly_sql
 from gridpulse.store.duckdb import forecasts, rollups
 from gridpulse.store.duckdb import jobs as job_sql
+from gridpulse.store.duckdb import monitoring as monitoring_sql
 from gridpulse.store.duckdb import quality as quality_sql
 from gridpulse.store.duckdb.catalogue import (
     SERIES_COLUMNS,
@@ -130,14 +131,19 @@ def _unique_ids(ids: Sequence[int]) -> npt.NDArray[np.int64]:
 
 def _extras_sql(agg: Agg) -> str:
     """The columns every bucket has besides value and count: nulls (null values left out),
-    estimated (values that are estimates, quality 1), and for MIN and MAX `at` (when the extreme
-    first happened), so what the analytics would note or report on the raw points can come from
-    the rollups."""
-    nulls = ", count(*) - count(value) AS nulls, " + rollups.ESTIMATED_SQL.format(q="quality") + " AS estimated"
+    estimated (non-null values that are estimates, quality 1), and for MIN and MAX `at` (when the
+    extreme first happened) and `at_estimated` (whether the value there is an estimate), so what
+    the analytics would note or report on the raw points can come from the rollups."""
+    estimated = rollups.ESTIMATED_SQL.format(q="quality", value="value")
+    nulls = f", count(*) - count(value) AS nulls, {estimated} AS estimated"
     if agg is Agg.MIN:
-        return nulls + ", " + rollups.MIN_AT_SQL.format(ts="ts", value="value") + ' AS "at"'
+        at = rollups.MIN_AT_SQL.format(ts="ts", value="value")
+        flag = rollups.MIN_EST_SQL.format(flag="quality = 1", ts="ts", value="value")
+        return f'{nulls}, {at} AS "at", {flag} AS at_estimated'
     if agg is Agg.MAX:
-        return nulls + ", " + rollups.MAX_AT_SQL.format(ts="ts", value="value") + ' AS "at"'
+        at = rollups.MAX_AT_SQL.format(ts="ts", value="value")
+        flag = rollups.MAX_EST_SQL.format(flag="quality = 1", ts="ts", value="value")
+        return f'{nulls}, {at} AS "at", {flag} AS at_estimated'
     return nulls
 
 
@@ -225,16 +231,18 @@ class DuckDBStore(RecordKeeping):
         # a read-only store is not migrated: one from before forecasts has no forecast tables
         self._has_forecasts = True
         self._has_quality = True  # anomalies and validation results (schema 5)
-        # rollups count their estimates since schema 8; an older read-only file reads buckets
-        # from the points, which have the quality of each
+        # rollups count their estimates (and flag estimated extremes) as reads do since schema 9;
+        # an older read-only file reads buckets from the points, which have the quality of each
         self._rollups_count_estimates = True
         self._has_alerts = True  # alert rules, alerts, silences (schema 6)
         self._has_jobs = True  # job runs and source state (schema 7)
+        self._has_checks = True  # forecast monitoring checks (schema 10)
         if not read_only:
             self._migrate()
         else:
             version = self._check_version()
             self._has_forecasts = version >= forecasts.SCHEMA_SINCE
+            self._has_checks = version >= monitoring_sql.SCHEMA_SINCE
             self._has_quality = version >= anomaly_sql.SCHEMA_SINCE
             self._rollups_count_estimates = version >= rollups.ESTIMATED_SINCE
             self._has_alerts = version >= alert_sql.SCHEMA_SINCE
@@ -717,7 +725,7 @@ class DuckDBStore(RecordKeeping):
             )
             return sql, [tz, *params]
         unit = _TRUNC_UNIT[resolution]
-        at = ', nulls, estimated, "at"' if agg in (Agg.MIN, Agg.MAX) else ", nulls, estimated"
+        at = ', nulls, estimated, "at", at_estimated' if agg in (Agg.MIN, Agg.MAX) else ", nulls, estimated"
         if rollups.zone_fits(tz, 24 * 60):  # UTC and its aliases: local days are UTC days
             return (
                 f"SELECT {key}date_trunc('{unit}', ts) AS ts, {aggs} FROM ({source}) GROUP BY {group}",
@@ -743,8 +751,9 @@ class DuckDBStore(RecordKeeping):
         explain: list[tuple[str, list[Any]]] | None,
     ) -> pa.Table:
         """Build the statement from what the store holds (which rollups are stale), then run it,
-        both in one transaction: one snapshot. `build` is told whether the snapshot surely has
-        no stale rollups (freshness.py), so it need not ask."""
+        both in one snapshot: one transaction, or the statement alone when the freshness
+        counters prove before and after it that nothing was stale. `build` is told whether the
+        snapshot surely has no stale rollups (freshness.py), so it need not ask."""
         mark = self._freshness.reader_starting()
         con = self._cursor()
         try:
@@ -898,7 +907,7 @@ class DuckDBStore(RecordKeeping):
                 cond, id_params = _ids_sql("series_id", ids)
                 inner = (
                     "SELECT series_id, ts, value, (value IS NOT NULL)::BIGINT AS count, "
-                    "(value IS NULL)::BIGINT AS nulls, (quality = 1)::BIGINT AS estimated "
+                    "(value IS NULL)::BIGINT AS nulls, (quality = 1 AND value IS NOT NULL)::BIGINT AS estimated "
                     f"FROM points WHERE {' AND '.join([cond, *where])}"
                 )
                 inner_params = [*id_params, *rng]
@@ -1049,6 +1058,38 @@ class DuckDBStore(RecordKeeping):
             return forecasts.list_runs(con, series_ids, model=model, limit=limit)
         except duckdb.Error as exc:
             raise QueryError(f"listing forecasts failed: {exc}") from exc
+        finally:
+            con.close()
+
+    def newest_forecasts(
+        self, series_ids: Sequence[int] | None = None, *, model: str | None = None
+    ) -> list[ForecastRun]:
+        if not self._has_forecasts:
+            return []
+        con = self._cursor()
+        try:
+            return forecasts.newest_per_series(con, series_ids, model=model)
+        except duckdb.Error as exc:
+            raise QueryError(f"listing the newest forecasts failed: {exc}") from exc
+        finally:
+            con.close()
+
+    def read_current_forecast(
+        self,
+        series_id: int,
+        *,
+        start: datetime,
+        end: datetime,
+        model: str | None = None,
+        step_s: int | None = None,
+    ) -> pa.Table:
+        con = self._cursor()
+        try:
+            if not self._has_forecasts:
+                return forecasts.CURRENT_VALUES_SCHEMA.empty_table()
+            return forecasts.current_values(con, series_id, start=start, end=end, model=model, step_s=step_s)
+        except duckdb.Error as exc:
+            raise QueryError(f"reading the forecasts of series {series_id} failed: {exc}") from exc
         finally:
             con.close()
 

@@ -24,6 +24,17 @@ export function accuracy(rows) {
   return {n: both.length, mae, cover80: 100 * inside("lo80", "hi80"), cover95: 100 * inside("lo95", "hi95")};
 }
 
+/** One line on the live error of the recent window (GET /api/v1/forecasts/{id}/error). */
+export function liveText(body, unit) {
+  const w = body.window;
+  if (!w.steps) return `Live error: no step of the last ${w.days} days has both an actual and a stored forecast yet.`;
+  const share = (x) => (x === null ? "–" : `${num(100 * x)} %`);
+  const mape = w.mape === null ? "–" : `${num(w.mape)} %`;
+  return `Live error over the last ${w.days} days (${num(w.steps)} steps, each against the forecast current for it): ` +
+    `MAE ${num(w.mae)} ${unit}, MAPE ${mape}, bias ${num(w.bias)} ${unit} (forecast − actual); ` +
+    `the 80 % interval held ${share(w.coverage80)}, the 95 % interval ${share(w.coverage95)}.`;
+}
+
 export default {
   title: "Forecast vs actual",
   async render(main, ctx) {
@@ -100,7 +111,7 @@ export default {
       const box = h("div", {class: "chart", id: "forecast-chart"});
       const m = fc.forecast;
       body.append(panel(`${s.entity_id} ${s.metric}: ${m.model} forecast from ${localTime(origin, tz)} (${tz})`, box,
-        h("p", {class: "chart-info", id: "forecast-info"}), button));
+        h("p", {class: "chart-info", id: "forecast-info"}), h("p", {class: "chart-info", id: "forecast-live"}), button));
       const none = "transparent";
       timeChart(box, "forecast", data, {
         tz,
@@ -121,6 +132,14 @@ export default {
         ? `Over the ${num(acc.n)} steps with actuals: MAE ${num(acc.mae)} ${unit}; the 80 % interval held ${num(acc.cover80)} %, the 95 % interval ${num(acc.cover95)} %.`
         : `No actuals yet inside the forecast's ${num(m.steps)} steps: the chart shows the week before its origin.`);
       button.textContent = "Run a new forecast now";
+      const live = body.querySelector("#forecast-live");
+      try {
+        const err = await api.get(`/api/v1/forecasts/${s.series_id}/error`, {days: 1, tz});
+        if (ctx.signal.aborted) return;
+        live.replaceChildren(liveText(err, unit));
+      } catch (e) {
+        live.replaceChildren(`Live error: ${e.message}`);
+      }
     }
 
     await show(picker.selected(), Number(ctx.params.get("forecast")) || undefined);
