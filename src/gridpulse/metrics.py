@@ -9,7 +9,7 @@ Counters get `_total` appended by the client library (`gridpulse_job_runs_total`
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from gridpulse import __version__
 
@@ -36,6 +36,9 @@ __all__ = [
     "SOURCE_SERIES_NEWEST",
 ]
 
+# no `_created` sample beside every counter and histogram: it doubles the series a scrape
+# stores and nothing in deploy/ reads it
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 #: Finished runs of scheduled jobs, by job and status (ok, partial, failed).

@@ -114,6 +114,9 @@ class Periodic:
         self.history = history
         if job:
             self.job = job
+        # the failed series exists at 0 from the start, so a first failure is an increase
+        # Prometheus sees (rate() and increase() miss a series that is born at 1)
+        metrics.JOB_RUNS.labels(self.job, "failed")
         if self._trigger is not None and misfire_grace_s > 0:
             missed = self.missed_fire_time(history.last_started(self.job), datetime.now(UTC))
             if missed is not None:
