@@ -241,7 +241,8 @@ def run(
     """Generate and load the data set, run Q1-Q5 on every engine, write the report."""
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     root = Path(tempfile.mkdtemp(prefix="gp-bench-query-"))
-    engines = [e for e in make_engines() if not only or only.lower() in e.name.lower()]
+    wanted = [o.strip().lower() for o in only.split(",") if o.strip()]
+    engines = [e for e in make_engines() if not wanted or any(o in e.name.lower() for o in wanted)]
     loaded: list[Engine] = []
     skipped: dict[str, str] = {}
     load_failed: dict[str, str] = {}
@@ -556,7 +557,7 @@ def add_arguments(ap: argparse.ArgumentParser, *, prefix: str = "") -> None:
     if not prefix:
         ap.add_argument("--meters", type=int, default=1000, help="meters in the data set (default 1000)")
         ap.add_argument("--days", type=int, default=30, help="days of 15-min intervals (default 30)")
-        ap.add_argument("--engine", default="", help="only engines whose name contains this text")
+        ap.add_argument("--engine", default="", help="only engines whose name contains this text (several: comma-separated)")
         ap.add_argument("--keep", action="store_true", help="keep the temporary folder and the PG table")
     ap.add_argument("--scale", type=int, default=1, help="multiply the meters (--scale 10: 10x the data set)")
     ap.add_argument(
