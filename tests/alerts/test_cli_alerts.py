@@ -94,3 +94,33 @@ def test_alert_commands_through_a_running_server(tmp_path: Path) -> None:
         assert [r["source"] for r in rules] == ["config"]
     finally:
         srv.stop()
+
+
+def test_rules_on_the_store_file_list_the_builtin_source_rule_with_its_condition(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    _seed(data)
+    conf = tmp_path / "g.toml"
+    conf.write_text(
+        """
+[jobs]
+failure_alert_after = 3
+
+[[sources]]
+name = "grid-load"
+type = "http"
+url = "http://127.0.0.1:9/feed.csv"
+[sources.mapping]
+time_column = "Datetime"
+entity = "fr"
+metric = "load_mw"
+value_column = "Consommation"
+"""
+    )
+    args = ("alerts", "rules", "--config", str(conf))
+    rules = json.loads(ok(gridpulse(*args, "-f", "json", cwd=tmp_path, data_dir=data)))["rules"]
+    assert [(r["name"], r["source"]) for r in rules] == [("hot", "api"), ("source-failing", "builtin")]
+    table = ok(gridpulse(*args, cwd=tmp_path, data_dir=data))
+    # every kind has its condition in words, not only threshold rules
+    assert "temperature_c > 45" in table
+    assert "a source failed" in table

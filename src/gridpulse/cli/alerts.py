@@ -161,6 +161,7 @@ def rules(
             body = resp.json()
     else:
         from gridpulse.alerts.rules import parse_rule, parse_rules
+        from gridpulse.alerts.source_failures import builtin_source_rule, watched_sources
 
         found = [r.as_dict() for r in parse_rules(settings.alerts.rules)]
         names = {r["name"] for r in found}
@@ -174,6 +175,10 @@ def rules(
             for s in stored
             if s.get("name") not in names
         ]
+        # as the server has it: the built-in source rule, unless a config or API rule took its name
+        builtin = builtin_source_rule(settings, watched_sources(settings))
+        if builtin is not None and builtin.name not in {r["name"] for r in found}:
+            found.append(builtin.as_dict())
         body = {"rules": sorted(found, key=lambda r: r["name"])}
 
     def render(b: dict[str, Any]) -> None:
@@ -188,10 +193,14 @@ def rules(
             "source",
             title="alert rules",
         )
+        from gridpulse.alerts.rules import parse_rule
+        from gridpulse.errors import ConfigError
+
         for r in b["rules"]:
-            cond = (
-                f"{r.get('metric', '')} {r.get('op', '')} {r.get('threshold', r.get('minutes', ''))}".strip()
-            )
+            try:  # the rule's own words: every kind (source, anomaly, forecast...) has a condition
+                cond = parse_rule(r, where=f"rule {r.get('name')!r}", source=str(r.get("source", "api"))).describe()
+            except ConfigError:
+                cond = f"{r.get('metric', '')} {r.get('op', '')} {r.get('threshold', r.get('minutes', ''))}".strip()
             table.add_row(
                 r["name"], r["kind"], cond, f"{r['for_s']:g} s", f"{r['cooldown_s']:g} s",
                 ",".join(r["group_by"]) or "-", ",".join(r["notify"]) or "(defaults)", r["source"],
