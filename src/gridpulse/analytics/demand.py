@@ -157,6 +157,28 @@ def _by_period(w: Windows, *, period: str, tz: str) -> tuple[I64, dict[str, pa.A
     return at, {"series_id": pa.array(w.series_id[at], pa.int32()), **p.columns(at)}
 
 
+def _period_peaks(
+    frame: pa.Table,
+    *,
+    window: timedelta,
+    tz: str,
+    period: str,
+    input_unit: InputUnit,
+    interval: timedelta | None,
+    columns: tuple[str, str, str],
+    quality: str,
+) -> tuple[Windows, I64, dict[str, pa.Array], F64, I64]:
+    """The demand windows of the frame, where each local period's run of them starts, the
+    period key columns, and each period's peak window demand [kW] with the index of its first
+    window (ties: the earliest)."""
+    w = window_demand(
+        frame, window=window, tz=tz, input_unit=input_unit, interval=interval, columns=columns, quality=quality
+    )
+    at, keys = _by_period(w, period=period, tz=tz)
+    peak, first = first_extreme(w.demand_kw, at, np.maximum)
+    return w, at, keys, peak, first
+
+
 def _notes(w: Windows) -> list[str]:
     notes = null_note(w.nulls)
     if w.incomplete:
@@ -201,17 +223,10 @@ def peak_demand_kw(
     Raises:
         QueryError: bad window, unit, period, zone or frame.
     """
-    w = window_demand(
-        frame,
-        window=window,
-        tz=tz,
-        input_unit=input_unit,
-        interval=interval,
-        columns=(series_id, ts, value),
-        quality=quality,
-    )
-    at, keys = _by_period(w, period=period, tz=tz)
-    peak, first = first_extreme(w.demand_kw, at, np.maximum)
+    w, at, keys, peak, first = _period_peaks(
+        frame, window=window, tz=tz, period=period, input_unit=input_unit, interval=interval,
+        columns=(series_id, ts, value), quality=quality,
+    )  # fmt: skip
     table = pa.table(
         {
             **keys,
@@ -351,17 +366,10 @@ def load_factor(
     Raises:
         QueryError: bad window, unit, period, zone or frame.
     """
-    w = window_demand(
-        frame,
-        window=window,
-        tz=tz,
-        input_unit=input_unit,
-        interval=interval,
-        columns=(series_id, ts, value),
-        quality=quality,
-    )
-    at, keys = _by_period(w, period=period, tz=tz)
-    peak, first = first_extreme(w.demand_kw, at, np.maximum)
+    w, at, keys, peak, first = _period_peaks(
+        frame, window=window, tz=tz, period=period, input_unit=input_unit, interval=interval,
+        columns=(series_id, ts, value), quality=quality,
+    )  # fmt: skip
     if len(at):
         average = np.add.reduceat(w.energy_kwh, at) / np.add.reduceat(w.covered_h, at)
         intervals, estimated = np.add.reduceat(w.intervals, at), np.add.reduceat(w.estimated, at)

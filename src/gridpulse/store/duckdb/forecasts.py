@@ -214,11 +214,9 @@ def newest(
     return run, values.cast(FORECAST_VALUES_SCHEMA)  # naive UTC ts made aware: a change of type only
 
 
-def newest_per_series(
-    con: duckdb.DuckDBPyConnection, series_ids: Sequence[int] | None = None, *, model: str | None = None
-) -> list[ForecastRun]:
-    """The newest run (largest created_at, then forecast_id) of each series that has one (of the
-    given series; all when None), optionally of one model, ordered by series id."""
+def _runs_where(series_ids: Sequence[int] | None, model: str | None) -> tuple[list[str], list[Any]]:
+    """Conditions on forecast_runs (and their parameters): of these series (all when None), of
+    this model (any when None)."""
     where: list[str] = ["TRUE"]
     params: list[Any] = []
     if series_ids is not None:
@@ -227,6 +225,15 @@ def newest_per_series(
     if model is not None:
         where.append("model = ?")
         params.append(model)
+    return where, params
+
+
+def newest_per_series(
+    con: duckdb.DuckDBPyConnection, series_ids: Sequence[int] | None = None, *, model: str | None = None
+) -> list[ForecastRun]:
+    """The newest run (largest created_at, then forecast_id) of each series that has one (of the
+    given series; all when None), optionally of one model, ordered by series id."""
+    where, params = _runs_where(series_ids, model)
     rows = con.execute(
         f"SELECT {_RUN_COLUMNS} FROM forecast_runs WHERE {' AND '.join(where)} "
         "QUALIFY row_number() OVER (PARTITION BY series_id ORDER BY created_at DESC, forecast_id DESC) = 1 "
@@ -298,14 +305,7 @@ def list_runs(
     """
     if limit < 0:
         raise QueryError(f"limit={limit} is negative; give 0 or more")
-    where: list[str] = ["TRUE"]
-    params: list[Any] = []
-    if series_ids is not None:
-        where.append("series_id IN (SELECT unnest(?::INTEGER[]))")
-        params.append([int(i) for i in series_ids])
-    if model is not None:
-        where.append("model = ?")
-        params.append(model)
+    where, params = _runs_where(series_ids, model)
     rows = con.execute(
         f"SELECT {_RUN_COLUMNS} FROM forecast_runs WHERE {' AND '.join(where)} "
         "ORDER BY created_at DESC, forecast_id DESC LIMIT ?",
