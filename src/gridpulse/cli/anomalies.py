@@ -29,14 +29,14 @@ from gridpulse.cli.options import (
     TOKEN,
     check_format,
     config_option,
+    named_series,
+    selected_series,
     without_none,
 )
 from gridpulse.errors import QueryError
 
 if TYPE_CHECKING:
     from gridpulse.config import Settings
-    from gridpulse.model import Series
-    from gridpulse.store.base import Store
 
 __all__ = ["list_cmd", "scan", "status"]
 
@@ -48,22 +48,6 @@ _TZ = typer.Option(
     None, "--tz", help="IANA zone of naive --start/--end and of the times shown (default: each series' zone)."
 )
 _CONFIG = config_option("anomaly.*")
-
-
-def _named(params: Mapping[str, Any]) -> bool:
-    return any(params.get(k) is not None for k in ("series", "entity", "kind", "metric"))
-
-
-def _selection(store: Store, params: Mapping[str, Any]) -> list[Series]:
-    from gridpulse.jobs.quality import pick_series
-
-    return pick_series(
-        store,
-        series=params.get("series"),
-        entity=params.get("entity"),
-        kind=params.get("kind"),
-        metric=params.get("metric"),
-    )
 
 
 def _table(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
@@ -173,8 +157,8 @@ def _scan_local(settings: Settings, params: Mapping[str, Any], detectors: Sequen
         zone(tz)
     store = open_local_store(settings, read_only=False)
     try:
-        chosen = _selection(store, params)
-        if not _named(params):
+        chosen = selected_series(store, params)
+        if not named_series(params):
             chosen = [s for s in chosen if s.interval is not None]
         report = scan_series(
             store,
@@ -262,7 +246,7 @@ def _list_local(settings: Settings, params: Mapping[str, Any], statuses: Sequenc
         raise QueryError(f"--min-severity: {exc}") from None
     store = open_local_store(settings)
     try:
-        chosen = _selection(store, params) if _named(params) else None
+        chosen = selected_series(store, params) if named_series(params) else None
         found = store.list_anomalies(
             [s.series_id for s in chosen] if chosen is not None else None,
             start=_instant(params.get("start"), tz, "start"),

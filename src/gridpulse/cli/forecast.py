@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gridpulse.cli.context import client_for, make_settings, open_local_store, raise_for_api
-from gridpulse.cli.options import DATA_DIR, TOKEN, check_format, config_option, without_none
+from gridpulse.cli.options import DATA_DIR, TOKEN, check_format, config_option, selected_series, without_none
 from gridpulse.errors import NotFound, QueryError
 
 if TYPE_CHECKING:
@@ -281,13 +281,8 @@ def _selection(
     store: Store, *, series: int | None, entity: str | None, kind: str | None, metric: str | None
 ) -> list[Series]:
     """As GET /api/v1/forecasts/backtest picks them: one series, or every one of kind and metric."""
-    from gridpulse.store.base import SeriesFilter
-    from gridpulse.store.query import find_series
-
-    if series is not None or entity:
-        return [find_series(store, series=series, entity=entity, kind=kind, metric=metric)]
-    found = store.list_series(SeriesFilter(entity_kind=kind, metric=metric))
-    if not found:
+    found = selected_series(store, {"series": series, "entity": entity, "kind": kind, "metric": metric})
+    if not found:  # an empty store, no kind or metric given
         raise NotFound(f"no series of kind {kind!r} with metric {metric!r}; list them with GET /api/v1/series")
     return found
 

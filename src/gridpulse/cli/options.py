@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from gridpulse.errors import QueryError
+
+if TYPE_CHECKING:
+    from gridpulse.model import Series
+    from gridpulse.store.base import Store
 
 __all__ = [
     "DATA_DIR",
@@ -19,6 +23,8 @@ __all__ = [
     "TOKEN",
     "check_format",
     "config_option",
+    "named_series",
+    "selected_series",
     "without_none",
 ]
 
@@ -56,3 +62,24 @@ def check_format(fmt: str, allowed: Sequence[str] = ("table", "json")) -> None:
 def without_none(params: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters that were given, for a query string or a JSON body."""
     return {k: v for k, v in params.items() if v is not None}
+
+
+#: the parameters ENTITY, METRIC, KIND and SERIES_ID fill (SERIES_ID as "series")
+_SERIES_KEYS = ("series", "entity", "kind", "metric")
+
+
+def named_series(params: Mapping[str, Any]) -> bool:
+    """Whether the options name series at all (none: a command's default, e.g. every series)."""
+    return any(params.get(k) is not None for k in _SERIES_KEYS)
+
+
+def selected_series(store: Store, params: Mapping[str, Any]) -> list[Series]:
+    """The series the series options name, as the API's quality and anomaly routes pick them
+    (gridpulse.store.query.pick_series): one, every one of a kind and/or metric, or all.
+
+    Raises:
+        NotFound: nothing matches.
+    """
+    from gridpulse.store.query import pick_series
+
+    return pick_series(store, **{k: params.get(k) for k in _SERIES_KEYS})

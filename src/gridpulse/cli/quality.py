@@ -29,13 +29,14 @@ from gridpulse.cli.options import (
     TOKEN,
     check_format,
     config_option,
+    named_series,
+    selected_series,
     without_none,
 )
 from gridpulse.errors import QueryError
 
 if TYPE_CHECKING:
     from gridpulse.config import Settings
-    from gridpulse.store.base import Store
 
 __all__ = ["check", "estimate", "show"]
 
@@ -47,18 +48,6 @@ _START = typer.Option(
 _END = typer.Option(None, "--end", help="Last local day, inclusive (default: today).")
 _TZ = typer.Option(None, "--tz", help="IANA zone of the instants shown (default: each series' zone).")
 _CONFIG = config_option("quality.*")
-
-
-def _selection(store: Store, params: Mapping[str, Any]) -> Any:
-    from gridpulse.jobs.quality import pick_series
-
-    return pick_series(
-        store,
-        series=params.get("series"),
-        entity=params.get("entity"),
-        kind=params.get("kind"),
-        metric=params.get("metric"),
-    )
 
 
 def _rows_table(rows: Sequence[Mapping[str, Any]], title: str, *, failures_only: bool = False) -> Table:
@@ -157,7 +146,7 @@ def _check_local(settings: Settings, params: Mapping[str, Any]) -> dict[str, Any
         report = check_series(
             store,
             settings,
-            _selection(store, params),
+            selected_series(store, params),
             first_day=parse_day(params.get("start"), "start"),
             last_day=parse_day(params.get("end"), "end"),
         )
@@ -211,7 +200,7 @@ def estimate(
             report = estimate_series(
                 store,
                 settings,
-                _selection(store, params),
+                selected_series(store, params),
                 lambda req: store.write_group([req])[0],
                 first_day=parse_day(start, "start"),
                 last_day=parse_day(end, "end"),
@@ -285,8 +274,7 @@ def _show_local(settings: Settings, params: Mapping[str, Any]) -> dict[str, Any]
         zone(params["tz"])
     store = open_local_store(settings)
     try:
-        named = any(params.get(k) is not None for k in ("series", "entity", "kind", "metric"))
-        chosen = _selection(store, params) if named else None
+        chosen = selected_series(store, params) if named_series(params) else None
         results = store.list_validation(
             [s.series_id for s in chosen] if chosen is not None else None,
             start_day=parse_day(params.get("start"), "start"),

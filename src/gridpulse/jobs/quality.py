@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from gridpulse.analytics.periods import local_midnights_us
 from gridpulse.config import Settings
-from gridpulse.errors import NotFound, QueryError
+from gridpulse.errors import QueryError
 from gridpulse.model import KEYED_BATCH_SCHEMA, Quality, Series, SeriesMeta, ValidationResult, WriteResult
 from gridpulse.quality import (
     RuleSettings,
@@ -32,7 +32,6 @@ from gridpulse.quality import (
     validate_series,
 )
 from gridpulse.store.base import SeriesFilter, Store, WriteRequest
-from gridpulse.store.query import find_series
 from gridpulse.timeutil import zone
 
 __all__ = [
@@ -43,7 +42,6 @@ __all__ = [
     "check_series",
     "estimate_series",
     "parse_day",
-    "pick_series",
     "quality_rows",
     "rule_settings",
     "scheduled_quality",
@@ -88,29 +86,6 @@ def parse_day(text: str | None, param: str) -> date | None:
         return date.fromisoformat(text.strip()[:10])
     except ValueError:
         raise QueryError(f"{param}={text!r} is not a date such as 2024-03-31") from None
-
-
-def pick_series(
-    store: Store,
-    *,
-    series: int | None = None,
-    entity: str | None = None,
-    kind: str | None = None,
-    metric: str | None = None,
-) -> list[Series]:
-    """One series (series id, or entity with metric), or every series of a kind and/or metric, or all.
-
-    Raises:
-        NotFound: nothing matches.
-    """
-    if series is not None or entity:
-        return [find_series(store, series=series, entity=entity, kind=kind, metric=metric)]
-    found = store.list_series(SeriesFilter(entity_kind=kind, metric=metric))
-    if not found and (kind or metric):
-        raise NotFound(
-            f"no series of kind {kind!r} with metric {metric!r}; list them with GET /api/v1/series"
-        )
-    return found
 
 
 def rule_settings(settings: Settings, s: Series) -> RuleSettings:

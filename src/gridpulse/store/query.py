@@ -21,6 +21,7 @@ __all__ = [
     "default_agg",
     "find_series",
     "parse_tags",
+    "pick_series",
     "read_readings",
     "readings_head",
     "series_filter",
@@ -173,3 +174,26 @@ def readings_head(
         "as_of": req.as_of,
         "count": count,
     }
+
+
+def pick_series(
+    store: Store,
+    *,
+    series: int | None = None,
+    entity: str | None = None,
+    kind: str | None = None,
+    metric: str | None = None,
+) -> list[Series]:
+    """One series (series id, or entity with metric), or every series of a kind and/or metric, or all.
+
+    Raises:
+        NotFound: nothing matches.
+    """
+    if series is not None or entity:
+        return [find_series(store, series=series, entity=entity, kind=kind, metric=metric)]
+    found = store.list_series(SeriesFilter(entity_kind=kind, metric=metric))
+    if not found and (kind or metric):
+        raise NotFound(
+            f"no series of kind {kind!r} with metric {metric!r}; list them with GET /api/v1/series"
+        )
+    return found

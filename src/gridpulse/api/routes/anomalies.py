@@ -18,8 +18,8 @@ from gridpulse.api.deps import body_limit, state
 from gridpulse.api.responses import JSON
 from gridpulse.errors import PayloadTooLarge, QueryError
 from gridpulse.jobs.anomalies import DETECTORS, anomalies_answer, scan_series
-from gridpulse.jobs.quality import pick_series
 from gridpulse.model import AnomalyStatus, Severity
+from gridpulse.store.query import pick_series
 from gridpulse.timeutil import parse_instant, zone
 
 __all__ = ["router"]

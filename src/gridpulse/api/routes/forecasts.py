@@ -40,7 +40,7 @@ from gridpulse.jobs.forecasts import (
 from gridpulse.jobs.monitoring import drift_answer, error_answer
 from gridpulse.model import ForecastRun, Series
 from gridpulse.store.base import SeriesFilter, Store
-from gridpulse.store.query import find_series, series_filter
+from gridpulse.store.query import find_series, pick_series, series_filter
 from gridpulse.timeutil import zone
 
 __all__ = ["PLOT_SERIES", "backtest_answer", "backtest_selection", "router"]
@@ -256,14 +256,9 @@ def backtest_selection(
     Raises:
         QueryError: neither is given (or kind without metric); NotFound: nothing matches.
     """
-    if series is not None or entity:
-        return [find_series(store, series=series, entity=entity, kind=kind, metric=metric)]
-    if not (kind and metric):
+    if series is None and not entity and not (kind and metric):
         raise QueryError("name the series: entity=<id> (with metric= when it has several), or kind= and metric=")
-    found = store.list_series(SeriesFilter(entity_kind=kind, metric=metric))
-    if not found:
-        raise NotFound(f"no series of kind {kind!r} with metric {metric!r}; list them with GET /api/v1/series")
-    return found
+    return pick_series(store, series=series, entity=entity, kind=kind, metric=metric)
 
 
 def _utc_iso(us: int) -> str:

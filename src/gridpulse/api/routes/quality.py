@@ -14,10 +14,11 @@ from starlette.responses import Response
 from gridpulse.api.deps import state
 from gridpulse.api.responses import JSON
 from gridpulse.errors import QueryError
-from gridpulse.jobs.quality import check_series, estimate_series, parse_day, pick_series, quality_rows
+from gridpulse.jobs.quality import check_series, estimate_series, parse_day, quality_rows
 from gridpulse.model import WriteResult
 from gridpulse.quality import RULES
 from gridpulse.store.base import WriteRequest
+from gridpulse.store.query import pick_series
 from gridpulse.timeutil import zone
 
 __all__ = ["router"]
