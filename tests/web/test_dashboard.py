@@ -278,8 +278,17 @@ def test_running_a_job_from_the_status_page_records_a_manual_run(
         runs = httpx.get(server.url + "/api/v1/jobs/runs", params={"job": "rollups", "limit": 1000}).json()["runs"]
         return [r for r in runs if r["cause"] == "manual"]
 
+    def rollups_idle_for_a_while() -> bool:
+        # the scheduled refresh runs every 10 s, and a click during it is answered 409 (no run)
+        (job,) = [j for j in httpx.get(server.url + "/api/v1/jobs").json()["jobs"] if j["name"] == "rollups"]
+        if job["running_since"]:
+            return False
+        nxt = job["next_run_at"]
+        return nxt is None or datetime.fromisoformat(nxt) - datetime.now(UTC) > timedelta(seconds=3)
+
     before = len(manual_runs())
     assert "rollups" in {j["name"] for j in tab.page.evaluate("window.gridpulse.jobs")}
+    poll(rollups_idle_for_a_while, "the scheduled rollups refresh more than 3 s away")
     tab.page.locator("button[data-job='rollups']").click()
     poll(lambda: len(manual_runs()) > before, "a manual rollups run in the history")
     tab.page.wait_for_selector("button[data-job='rollups']:not([disabled])")
