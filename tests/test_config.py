@@ -48,6 +48,8 @@ datasets_dir = "/data/public"
 
 [rollups]
 refresh_interval_s = 30
+hold_above_rows_per_s = 200000
+max_hold_s = 30
 
 [retention]
 raw_days = { "*" = 730, "device/StateOfChargePercentage" = 90 }
@@ -198,7 +200,7 @@ def test_defaults(tmp_path: Path) -> None:
         "ilp": {"enabled": True, "tcp_port": 9009},
         "auth": {"tokens": {}},
         "demo": {"load": False, "days": 35, "datasets_dir": "../shared/datasets"},
-        "rollups": {"refresh_interval_s": 10},
+        "rollups": {"refresh_interval_s": 10, "hold_above_rows_per_s": 50_000, "max_hold_s": 120},
         "retention": {"raw_days": {}, "rollup_days": {}, "interval_s": 3600, "forecast_days": 90},
         "forecast": {"series": [], "model": "ensemble", "resolution": "hour", "horizon_days": 7,
                      "history_days": 365, "interval_s": 0, "cron": "", "exogenous": [], "holidays": "",
@@ -234,7 +236,7 @@ def test_toml_file_sets_every_option(tmp_path: Path) -> None:
         "ilp": {"enabled": False, "tcp_port": 9100},
         "auth": {"tokens": {"s3cret": "read,write", "feeder": "write:meter_usage"}},
         "demo": {"load": True, "days": 7, "datasets_dir": "/data/public"},
-        "rollups": {"refresh_interval_s": 30},
+        "rollups": {"refresh_interval_s": 30, "hold_above_rows_per_s": 200_000, "max_hold_s": 30},
         "retention": {"raw_days": {"*": 730, "device/StateOfChargePercentage": 90}, "rollup_days": {"*": 3650},
                       "interval_s": 600, "forecast_days": 30},
         "forecast": {"series": ["meter/kwh", "feeder:f-1/kw"], "model": "mstl", "resolution": "30min",

@@ -141,3 +141,31 @@ def test_cli_runs_both_on_the_store_file(tmp_path: Path) -> None:
     assert gone.returncode == 0 and "deleted" in gone.stdout and "24" in gone.stdout, (
         gone.stdout + gone.stderr
     )
+
+
+def test_the_scheduled_refresh_waits_while_ingest_runs_fast(make_client: Callable[..., TestClient]) -> None:
+    """hold_above_rows_per_s=1: any write counts as a bulk load; the refresh waits for the
+    writer's one-second rate window to empty (max_hold_s is far), then runs and clears the ranges."""
+    client = make_client(rollups={"refresh_interval_s": 1, "hold_above_rows_per_s": 1, "max_hold_s": 3600})
+    job = client.app.state.gridpulse.jobs["rollups"]  # type: ignore[attr-defined]
+    runs_before = job.runs
+    writer = client.app.state.gridpulse.writer  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    start = OLD
+    # keep the rate up until a scheduled run is seen waiting
+    while job.held == 0 and time.monotonic() < deadline:
+        _post(client, _ndjson(start, 4))
+        start += timedelta(hours=1)
+        assert writer.rows_per_s() > 1
+    assert job.held >= 1, "no scheduled refresh waited"
+    assert client.get("/api/v1/status").json()["rollup_ranges_pending"] >= 1
+    while client.get("/api/v1/status").json()["rollup_ranges_pending"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.get("/api/v1/status").json()["rollup_ranges_pending"] == 0
+    assert job.runs > runs_before
+    assert client.get("/api/v1/jobs").status_code == 200
+
+
+def test_no_hold_when_the_threshold_is_zero(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(rollups={"refresh_interval_s": 3600, "hold_above_rows_per_s": 0})
+    assert client.app.state.gridpulse.jobs["rollups"].hold is None  # type: ignore[attr-defined]

@@ -144,6 +144,17 @@ class RollupSettings:
         "correctness. [s]",
         min=0,
     )
+    hold_above_rows_per_s: int = _opt(
+        50_000,
+        "A scheduled refresh waits while ingest commits more rows per second than this (a bulk "
+        "load or backfill), so the load keeps the cores; 0: never wait. [rows/s]",
+        min=0,
+    )
+    max_hold_s: int = _opt(
+        120,
+        "The longest a scheduled refresh waits for a bulk load to end; it then runs anyway. [s]",
+        min=0,
+    )
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ take (plain or dictionary-encoded keys, one-shot generators), and a tap never co
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from gridpulse.alerts.evaluate import MetricSelector, newest_readings
 from gridpulse.alerts.rules import parse_rule
-from gridpulse.ingest.writer import Writer
+from gridpulse.ingest.writer import RATE_WINDOW_S, Writer
 from gridpulse.model import ENCODED_KEYED_BATCH_SCHEMA, KEYED_BATCH_SCHEMA, Quality, SeriesMeta
 from gridpulse.store import open_store
 from gridpulse.store.base import Store, WriteRequest
@@ -121,3 +122,20 @@ def test_a_failing_select_never_fails_the_write(store: Store) -> None:
     writer.stop()
     assert calls.is_set()
     assert store.stats()["points"] == 1
+
+
+def test_writer_reports_the_rate_rows_commit_at(store: Store) -> None:
+    """The rollup refresh holds back on this rate while a bulk load runs (api/app.py)."""
+    writer = Writer(store).start()
+    try:
+        assert writer.rows_per_s() == 0
+        rows = _rows([("b1", "soc", float(i)) for i in range(50)])
+        writer.write_sync(WriteRequest(batches=[rows], meta_for=lambda key: SeriesMeta(unit="%")))
+        assert writer.rows_per_s() == 50 / RATE_WINDOW_S
+        assert writer.tagged("api").rows_per_s() == writer.rows_per_s()
+        deadline = time.monotonic() + 30
+        while writer.rows_per_s() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert writer.rows_per_s() == 0, "the commit never left the window"
+    finally:
+        writer.stop()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gridpulse.jobs.history import JobHistory
-from gridpulse.jobs.periodic import JobBusy, Periodic
+from gridpulse.jobs.periodic import HOLD_POLL_S, JobBusy, Periodic
 from gridpulse.store.base import Store
 
 
@@ -170,3 +170,57 @@ def test_a_huge_report_keeps_only_its_numbers_in_the_history(store: Store) -> No
     Periodic("big", 3600, lambda: report).attach(JobHistory(store), job="big").run_now()
     (run,) = store.list_job_runs("big")
     assert run.rows == 5 and "per_series" not in run.detail and run.detail["detail_truncated_bytes"] > 64 * 1024
+
+
+def test_a_held_scheduled_run_waits_until_the_hold_clears() -> None:
+    busy = threading.Event()
+    busy.set()
+    ran = threading.Event()
+    job = Periodic("refresh", 3600, ran.set, first_delay_s=0.0, hold=busy.is_set, max_hold_s=60).start()
+    try:
+        _wait_for(lambda: job.held == 1, "the first run being held")
+        time.sleep(HOLD_POLL_S * 3)  # several re-checks while the hold stands
+        assert not ran.is_set() and job.runs == 0
+        busy.clear()
+        assert ran.wait(30), "the run did not go once the hold cleared"
+        _wait_for(lambda: job.runs == 1, "the run being counted")
+        assert job.last_run is not None and job.last_run.cause == "schedule"
+        assert job.status()["held"] == 1
+    finally:
+        job.stop()
+
+
+def test_a_hold_that_never_clears_delays_a_run_by_max_hold_s_only() -> None:
+    ran = threading.Event()
+    job = Periodic("refresh", 3600, ran.set, hold=lambda: True, max_hold_s=0.5).start()
+    try:
+        assert ran.wait(30), "the held run never went"
+        assert job.held == 1 and job.runs == 1
+    finally:
+        job.stop()
+
+
+def test_runs_asked_for_are_never_held_and_end_a_hold() -> None:
+    calls: list[str] = []
+    job = Periodic("refresh", 3600, lambda: calls.append("run"), hold=lambda: True, max_hold_s=3600).start()
+    try:
+        _wait_for(lambda: job.held == 1, "the scheduled run being held")
+        assert job.run_now().status == "ok"  # on this thread, no hold
+        job.trigger("manual")  # the held scheduled run goes now, as the asked-for one
+        _wait_for(lambda: job.runs == 2, "the triggered run")
+        assert job.last_run is not None and job.last_run.cause == "manual"
+    finally:
+        job.stop()
+
+
+def test_a_failing_hold_predicate_lets_the_run_go() -> None:
+    def broken() -> bool:
+        raise RuntimeError("boom")
+
+    ran = threading.Event()
+    job = Periodic("refresh", 3600, ran.set, hold=broken, max_hold_s=3600).start()
+    try:
+        assert ran.wait(30)
+        assert job.held == 0
+    finally:
+        job.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -49,6 +49,14 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
+def _busy_ingest(writer: Writer | None, rows_per_s: int) -> Callable[[], bool] | None:
+    """True while the writer commits more than `rows_per_s` (a bulk load): the rollup refresh,
+    which wants the same cores and would redo buckets the load is still filling, waits."""
+    if writer is None or rows_per_s <= 0:
+        return None
+    return lambda: writer.rows_per_s() > rows_per_s
+
+
 def _start_jobs(settings: Settings, store: Store, writer: Writer | None = None) -> dict[str, Periodic]:
     """The jobs that run while serving: rollup refresh, expiry when rules exist, forecasts
     when `[forecast]` names series and a schedule, validation (and estimation through `writer`)
@@ -61,6 +69,8 @@ def _start_jobs(settings: Settings, store: Store, writer: Writer | None = None) 
             settings.rollups.refresh_interval_s,
             lambda: refresh_rollups(store),
             first_delay_s=1.0,
+            hold=_busy_ingest(writer, settings.rollups.hold_above_rows_per_s),
+            max_hold_s=settings.rollups.max_hold_s,
         ).start()
     retention = settings.retention
     if retention.interval_s and retention_policy(settings).limits_anything:

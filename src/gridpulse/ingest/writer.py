@@ -23,6 +23,9 @@ metrics (gridpulse.metrics), by the request's `route` and `source`: one counter 
 request, never per row. Producers that know their route set it on the request; `tagged(route,
 source=...)` gives one that does not (each configured source) a view of the writer that labels
 every request it submits.
+
+`rows_per_s()` is the rate rows were committed at over the last second: background jobs that
+compete with ingest for the cores (the rollup refresh) hold back while a bulk load runs.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
@@ -47,6 +51,7 @@ from gridpulse.store.base import Store, WriteRequest
 __all__ = [
     "GROUP_DELAY_S",
     "GROUP_TARGET_ROWS",
+    "RATE_WINDOW_S",
     "CommitCallback",
     "TaggedWriter",
     "TapDeliver",
@@ -70,6 +75,8 @@ GROUP_TARGET_ROWS = 245_760
 #: The longest a small group waits for requests of announced producers. [s]
 GROUP_DELAY_S = 0.03
 _POLL_S = 0.002
+#: The window `rows_per_s` looks back over. [s]
+RATE_WINDOW_S = 1.0
 
 
 class Writer:
@@ -88,6 +95,9 @@ class Writer:
         self._incoming = 0
         self._incoming_lock = threading.Lock()
         self.commits = 0
+        # (time.monotonic() of a commit, rows it took) over the last RATE_WINDOW_S
+        self._recent: deque[tuple[float, int]] = deque()
+        self._recent_lock = threading.Lock()
 
     def on_commit(self, callback: CommitCallback) -> None:
         """Register a callback run on the writer thread after every commit."""
@@ -144,6 +154,20 @@ class Writer:
 
     def write_sync(self, request: WriteRequest) -> WriteResult:
         return self.submit(request).result()
+
+    def rows_per_s(self) -> float:
+        """Rows committed per second over the last RATE_WINDOW_S (0 when idle). [rows/s]"""
+        cutoff = time.monotonic() - RATE_WINDOW_S
+        with self._recent_lock:
+            while self._recent and self._recent[0][0] < cutoff:
+                self._recent.popleft()
+            rows = sum(n for _, n in self._recent)
+        return rows / RATE_WINDOW_S
+
+    def _note_rate(self, rows: int) -> None:
+        if rows:
+            with self._recent_lock:
+                self._recent.append((time.monotonic(), rows))
 
     def stop(self) -> None:
         """Commit what is queued, then stop the thread."""
@@ -205,7 +229,7 @@ class Writer:
                 self._commit([one])
             return
         self.commits += 1
-        _count(requests, results)
+        self._note_rate(_count(requests, results))
         # taps first: once a client has its 2xx, whoever taps (the alert rules) has the rows
         for (_, deliver), rows in zip(self._taps, kept, strict=True):
             if rows:
@@ -258,9 +282,13 @@ class TaggedWriter(Writer):
     def tagged(self, route: str, *, source: str = "") -> TaggedWriter:
         return TaggedWriter(self._inner, route=route, source=source)
 
+    def rows_per_s(self) -> float:
+        return self._inner.rows_per_s()
 
-def _count(requests: Sequence[WriteRequest], results: Sequence[WriteResult]) -> None:
-    """The ingest metrics of one committed group: per request, its points and its latency."""
+
+def _count(requests: Sequence[WriteRequest], results: Sequence[WriteResult]) -> int:
+    """The ingest metrics of one committed group: per request, its points and its latency.
+    Returns the group's points."""
     now = time.monotonic()
     points = 0
     for req, res in zip(requests, results, strict=True):
@@ -271,6 +299,7 @@ def _count(requests: Sequence[WriteRequest], results: Sequence[WriteResult]) -> 
             metrics.INGEST_COMMIT_SECONDS.labels(req.route).observe(max(now - req.received_at, 0.0))
     if points:
         metrics.INGEST_LAST_COMMIT.set(time.time())
+    return points
 
 
 def _rows(item: object) -> int:

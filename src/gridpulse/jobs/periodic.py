@@ -11,6 +11,11 @@ With a history attached (`attach`), every run is recorded in the store's job_run
 cron job whose time passed while the server was down runs once right away when that time is
 within `misfire_grace_s` (missed times further back are skipped, and several missed times run
 once: coalesced, as APScheduler's defaults do).
+
+A job may be held back (`hold`): while the predicate says so, a scheduled run waits, re-checking
+every HOLD_POLL_S, for at most `max_hold_s` past its time, then runs anyway. The rollup refresh
+waits this way while a bulk load commits rows fast: both want the same cores, and the refresh
+would redo buckets the load is still filling. Runs asked for by hand are never held.
 """
 
 from __future__ import annotations
@@ -28,9 +33,12 @@ from gridpulse.errors import GridpulseError
 from gridpulse.jobs.history import JobHistory, outcome
 from gridpulse.store.base import JobRun
 
-__all__ = ["JobBusy", "Periodic"]
+__all__ = ["HOLD_POLL_S", "JobBusy", "Periodic"]
 
 log = logging.getLogger(__name__)
+
+#: How often a held run asks again whether it may go. [s]
+HOLD_POLL_S = 0.25
 
 
 class JobBusy(GridpulseError):
@@ -51,6 +59,8 @@ class Periodic:
         first_delay_s: float = 0.0,
         cron: str = "",
         on_stop: Callable[[], None] | None = None,
+        hold: Callable[[], bool] | None = None,
+        max_hold_s: float = 0.0,
     ) -> None:
         self.name = name
         #: the name runs are recorded under (the key of the server's job table; `attach` sets it)
@@ -65,6 +75,10 @@ class Periodic:
         self.fn = fn
         self.first_delay_s = first_delay_s
         self.on_stop = on_stop
+        self.hold = hold
+        self.max_hold_s = max_hold_s
+        #: scheduled runs that waited for `hold` to clear (or for max_hold_s)
+        self.held = 0
         self.runs = 0
         self.failures = 0
         self.consecutive_failures = 0
@@ -161,6 +175,7 @@ class Periodic:
             "failures": self.failures,
             "consecutive_failures": self.consecutive_failures,
             "skipped_while_running": self.skipped,
+            "held": self.held,
             "running_since": self.running_since.isoformat() if self.running_since else None,
             "last_run_at": self.last_run_at.isoformat() if self.last_run_at else None,
             "last_status": self.last_status,
@@ -227,6 +242,29 @@ class Periodic:
         self.next_run_at = now + timedelta(seconds=delay)
         return delay
 
+    def _held(self) -> bool:
+        """Wait while `hold()` says so, at most max_hold_s; True when a stop or a run asked for
+        by hand ended the wait early."""
+        if self.hold is None or self.max_hold_s <= 0 or not self._asks_hold():
+            return False
+        self.held += 1
+        log.debug("job %s held back (hold predicate true); at most %.0f s", self.job, self.max_hold_s)
+        deadline = time.monotonic() + self.max_hold_s
+        while time.monotonic() < deadline:
+            if self._wake.wait(min(HOLD_POLL_S, max(deadline - time.monotonic(), 0.0))):
+                return True
+            if not self._asks_hold():
+                break
+        return False
+
+    def _asks_hold(self) -> bool:
+        assert self.hold is not None
+        try:
+            return bool(self.hold())
+        except Exception:  # a broken predicate must not stop the job
+            log.exception("job %s: hold predicate failed; running", self.job)
+            return False
+
     def _loop(self) -> None:
         delay = self._delay_s(time.monotonic()) if self._trigger is not None else self.first_delay_s
         if self._trigger is None:
@@ -243,6 +281,11 @@ class Periodic:
             elif self._trigger is not None and self.next_run_at and datetime.now(UTC) < self.next_run_at:
                 delay = self._delay_s(time.monotonic())  # a long wait woke early: not yet time
                 continue
+            if cause == "schedule" and self._held():
+                if self._stop.is_set():
+                    return
+                self._wake.clear()
+                cause = self._wake_cause
             started = time.monotonic()
             if self._run_lock.acquire(blocking=False):
                 try:
