@@ -104,3 +104,35 @@ def test_the_last_of_repeated_rows_wins_whatever_the_order() -> None:
     assert prep.duplicates == 2
     assert prep.new.column("value").to_pylist() == [3.0]
     assert np.asarray(key_index).tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("keys", "stamps", "expected"),
+    [
+        ([0, 1, 0, 1, 0, 1], [0, 0, 1, 1, 2, 2], False),  # a fleet interval by interval: rising per key
+        ([0, 1, 0, 1], [1, 1, 0, 0], False),  # falling per key, but no pair repeats
+        ([0, 1, 2, 0], [5, 5, 5, 5], True),  # a resend of key 0 far from the first
+        ([0, 0], [3, 3], True),
+        ([1, 0, 1, 0, 1], [0, 0, 2, 1, 1], False),  # out of order within a key, no repeat
+        ([1, 0, 1, 0, 1], [0, 0, 2, 1, 0], True),
+    ],
+)
+def test_duplicate_check_whatever_the_order(keys: list[int], stamps: list[int], expected: bool) -> None:
+    from gridpulse.store.prepare import _has_duplicates
+
+    key_i = np.array(keys, dtype=np.int32)
+    ts_us = np.array(stamps, dtype=np.int64) * 900_000_000 + 1_700_000_000_000_000
+    assert _has_duplicates(key_i, max(keys) + 1, ts_us) is expected
+
+
+@pytest.mark.parametrize("n_keys", [3, 70_000])  # past 16-bit keys the check sorts packed pairs
+def test_duplicate_check_on_many_rows_and_keys(n_keys: int) -> None:
+    from gridpulse.store.prepare import _has_duplicates
+
+    rng = np.random.default_rng(7)
+    key_i = rng.integers(0, n_keys, 200_000).astype(np.int32)
+    ts_us = np.arange(200_000, dtype=np.int64) * 1_000_000  # every row its own instant
+    assert _has_duplicates(key_i, n_keys, ts_us) is False
+    ts_us[150_000] = ts_us[20]
+    key_i[150_000] = key_i[20]
+    assert _has_duplicates(key_i, n_keys, ts_us) is True
