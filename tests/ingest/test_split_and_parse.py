@@ -144,3 +144,22 @@ def test_telemetry_rows_use_metric_name_as_metric() -> None:
     assert p.table.to_pylist()[0]["metric"] == "StateOfChargePercentage"
     assert p.table.to_pylist()[0]["entity_kind"] == "device"
     assert p.errors[0].field == "metric_name"
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [b'{"ts":"2024-01-01T00:00:00Z","meter_id":"m-1","kwh":1.5}', b'{"ts":"2024-01-01T00:15:00Z","meter_id":"m-2","kwh":2}'],
+        [b'{"ts":"2024-01-01T00:00:00Z","meter_id":"m-1","kwh":"1.5"}', b'{"ts":"2024-01-01T00:15:00Z","meter_id":"m-2","kwh":null}'],
+    ],
+    ids=["vectorised", "careful"],
+)
+def test_parsed_keys_come_dictionary_encoded_for_the_writer(records: list[bytes]) -> None:
+    """The parse threads encode the key columns, so the single writer does not hash the strings."""
+    from gridpulse.model import ENCODED_KEYED_BATCH_SCHEMA
+
+    out = parse_batch(RawBatch(records, [1, 2], 1), SHAPES["meter_usage"], tz=None)
+    assert out.table.schema == ENCODED_KEYED_BATCH_SCHEMA
+    assert out.table.column("entity_id").to_pylist() == ["m-1", "m-2"]
+    assert set(out.table.column("entity_kind").to_pylist()) == {"meter"}
+    assert set(out.table.column("metric").to_pylist()) == {"kwh"}
