@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,7 +20,9 @@ from gridpulse.timeutil import format_ts
 __all__ = [
     "ARROW_STREAM",
     "FORMATS",
+    "SeriesNames",
     "arrow_stream",
+    "series_names",
     "to_csv",
     "to_json_chunks",
     "to_parquet",
@@ -74,23 +77,49 @@ def to_parquet(table: pa.Table, tz: str) -> bytes:
     return out.getvalue()
 
 
-def with_series_names(table: pa.Table, series: Sequence[Series]) -> pa.Table:
+@dataclass(frozen=True)
+class SeriesNames:
+    """The name columns of some series as Arrow arrays, in one order: worked out once and kept
+    with a catalogue group (`SeriesGroup.kept`), an answer naming 1,000 series skips walking
+    them (0.5 ms per answer).
+
+    Attributes:
+        ids: series ids (int32).
+        entity_kind, entity_id, metric: each series' key parts (string), in the order of ids.
+    """
+
+    ids: pa.Array
+    entity_kind: pa.Array
+    entity_id: pa.Array
+    metric: pa.Array
+
+
+def series_names(series: Sequence[Series]) -> SeriesNames:
+    """The series' ids and key parts as Arrow arrays."""
+    return SeriesNames(
+        pa.array([s.series_id for s in series], pa.int32()),
+        pa.array([s.key.entity_kind for s in series], pa.string()),
+        pa.array([s.key.entity_id for s in series], pa.string()),
+        pa.array([s.key.metric for s in series], pa.string()),
+    )
+
+
+def with_series_names(table: pa.Table, series: Sequence[Series] | SeriesNames) -> pa.Table:
     """The table with entity_kind, entity_id and metric (dictionary-encoded) after its
-    series_id column, so a table read on its own says which series each row is."""
+    series_id column, so a table read on its own says which series each row is. A table of
+    fewer rows than series (a top 10 of 1,000 meters) gets dictionaries of its own rows' series
+    only, not of every series."""
     if "series_id" not in table.column_names:
         return table
-    ids = pa.array([s.series_id for s in series], pa.int32())
+    names = series if isinstance(series, SeriesNames) else series_names(series)
     # one array: from_arrays takes a ChunkedArray too, but through Python objects (16 ms, not 0.2)
-    at = pc.index_in(table.column("series_id").cast(pa.int32()), value_set=ids).combine_chunks()
+    at = pc.index_in(table.column("series_id").cast(pa.int32()), value_set=names.ids).combine_chunks()
+    few = len(at) < len(names.ids)
     pos = table.column_names.index("series_id") + 1
     for offset, (name, values) in enumerate(
-        (
-            ("entity_kind", [s.key.entity_kind for s in series]),
-            ("entity_id", [s.key.entity_id for s in series]),
-            ("metric", [s.key.metric for s in series]),
-        )
+        (("entity_kind", names.entity_kind), ("entity_id", names.entity_id), ("metric", names.metric))
     ):
-        column = pa.DictionaryArray.from_arrays(at, pa.array(values, pa.string()))
+        column = values.take(at).dictionary_encode() if few else pa.DictionaryArray.from_arrays(at, values)
         table = table.add_column(pos + offset, name, column)
     return table
 

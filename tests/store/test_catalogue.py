@@ -16,6 +16,7 @@ from gridpulse.store.duckdb.catalogue import (
     series_from_columns,
     series_from_row,
 )
+from gridpulse.store.groups import SeriesIds
 
 
 def _series(sid: int, kind: str, entity: str, metric: str, **kw: object) -> Series:
@@ -104,3 +105,43 @@ def test_series_built_from_columns_equal_those_built_from_rows(tmp_path: Path) -
         ]
     finally:
         again.close()
+
+
+def test_a_group_and_its_facts_are_kept_until_a_series_is_added_or_changed() -> None:
+    cat = SeriesCatalogue([_series(3, "meter", "m-3", "kwh"), _series(1, "meter", "m-1", "kwh")])
+    meters = SeriesFilter(entity_kind="meter", metric="kwh")
+    group = cat.group(meters)
+    assert cat.group(meters) is group  # kept: its facts are worked out once
+    assert group.ids.array.tolist() == [1, 3] and group.ids.runs == ([1, 3], [1, 3])
+    assert (group.units, group.zones, group.coarsest_interval_s) == (("kWh",), frozenset({"UTC"}), 900)
+    assert cat.zones_and_coarsest(group.ids) == (frozenset({"UTC"}), 900)
+    assert cat.zones_and_coarsest([1, 3]) == (frozenset({"UTC"}), 900)
+    # a series added to the group: a new group, with it
+    cat.add([_series(2, "meter", "m-2", "kwh")])
+    grown = cat.group(meters)
+    assert grown is not group and [s.series_id for s in grown] == [1, 2, 3]
+    assert grown.ids.array.tolist() == [1, 2, 3] and grown.ids.runs == ([1], [3])
+    assert [s.series_id for s in cat.matching(meters)] == [1, 2, 3]
+    # a series replaced with another unit, zone and interval: no fact of the old one survives
+    changed = Series(3, SeriesKey("meter", "m-3", "kwh"), "Wh", timedelta(hours=1), "Europe/Amsterdam", {})
+    cat.add([changed])
+    again = cat.group(meters)
+    assert again is not grown and again[2] is changed
+    assert again.units == ("Wh", "kWh")
+    assert again.zones == frozenset({"UTC", "Europe/Amsterdam"})
+    assert again.intervals == frozenset({timedelta(minutes=15), timedelta(hours=1)})
+    assert again.coarsest_interval_s == 3600
+    assert cat.zones_and_coarsest([1, 3]) == (frozenset({"UTC", "Europe/Amsterdam"}), 3600)
+    # a series without a nominal interval: no coarsest interval
+    cat.add([Series(4, SeriesKey("meter", "m-4", "kwh"), "kWh", None, "UTC", {})])
+    assert cat.group(meters).coarsest_interval_s is None
+
+
+def test_series_ids_are_a_sorted_sequence_of_each_id_once() -> None:
+    ids = SeriesIds([7, 3, 4, 3, 5, 10])
+    assert list(ids) == [3, 4, 5, 7, 10] and len(ids) == 5
+    assert ids[0] == 3 and ids[-1] == 10 and ids[1:3] == [4, 5]
+    assert 7 in ids and 6 not in ids and "7" not in ids
+    assert ids.runs == ([3, 7, 10], [5, 7, 10])
+    assert len(SeriesIds([])) == 0 and SeriesIds([]).runs == ([], [])
+    assert not ids.array.flags.writeable

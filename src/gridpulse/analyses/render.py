@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 
 from gridpulse.analyses.base import ANALYSES, AnalysisRun
 from gridpulse.analyses.params import jsonable
-from gridpulse.export import arrow_stream, with_series_names
+from gridpulse.export import arrow_stream, series_names, with_series_names
+from gridpulse.store.groups import as_group
 from gridpulse.timeutil import format_ts
 
 __all__ = ["answer", "answer_arrow", "answer_csv", "listing", "rows_of"]
@@ -74,7 +75,9 @@ def answer_arrow(done: AnalysisRun, *, explain: bool = False) -> bytes:
     }
     if explain:
         head["sql"] = [{"sql": sql, "params": jsonable(params)} for sql, params in done.result.sql]
-    return arrow_stream(with_series_names(done.result.table, done.series), head)
+    # the name arrays kept with the catalogue's group: 1,000 series are not walked per answer
+    names = as_group(done.series).kept("export.series_names", series_names)
+    return arrow_stream(with_series_names(done.result.table, names), head)
 
 
 def _cell(value: Any) -> str:

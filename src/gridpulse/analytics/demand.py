@@ -27,13 +27,17 @@ from gridpulse.analytics.frames import (
     F64,
     I32,
     I64,
+    as_int64,
     first_extreme,
+    first_repeat,
+    frame_arrays,
     interval_us,
     null_note,
     read_frame,
     row_interval_us,
     run_lengths,
     segment_starts,
+    sort_order,
 )
 from gridpulse.analytics.periods import US_PER_H, Period, local_periods
 from gridpulse.errors import QueryError
@@ -288,24 +292,44 @@ def peak_demand_from_maxima_kw(
             "store.read_frame(..., agg=MAX), or pass at_estimated='<column name>'"
         )
     nulls = int(pc.sum(frame.column(nulls_col)).as_py() or 0)
-    valid = frame.filter(pc.is_valid(frame.column(value_col)))  # a period of null values has no peak
-    f = read_frame(valid, series_id=sid_col, ts=ts_col, value=value_col)  # checked, sorted
-    valid = valid.sort_by([(sid_col, "ascending"), (ts_col, "ascending")])  # the same order
+    # the rows with a value (a period of null values has no peak), sorted by series and period:
+    # numpy picks and orders them once and the frame's other columns are taken alike (the
+    # store's rows come in order, so usually nothing moves: 1,000 rows 1.2 -> 0.5 ms)
+    sid, ts_us, value, has = frame_arrays(frame, series_id=sid_col, ts=ts_col, value=value_col)
+    rows = None if bool(has.all()) else np.flatnonzero(has)
+    if rows is not None:
+        sid, ts_us, value = sid[rows], ts_us[rows], value[rows]
+    order = sort_order(sid, ts_us)
+    if order is not None:
+        sid, ts_us, value = sid[order], ts_us[order], value[order]
+        rows = order if rows is None else rows[order]
+    dup = first_repeat(sid, ts_us)
+    if dup is not None:
+        raise QueryError(
+            f"series {sid[dup]} has two rows at {pa.scalar(int(ts_us[dup]), TS_TYPE)}: "
+            "pass one value per (series_id, ts), e.g. the latest version"
+        )
+    kept = frame if rows is None else frame.take(rows)
     keys = {
-        "series_id": pa.array(f.series_id, pa.int32()),
-        **local_periods(f.ts_us, period=period, tz=tz).columns(),
+        "series_id": pa.array(sid, pa.int32()),
+        **local_periods(ts_us, period=period, tz=tz).columns(),
     }
-    peak = f.value if input_unit == "kw" else f.value / (window / timedelta(hours=1))
+    peak = value if input_unit == "kw" else value / (window / timedelta(hours=1))
     table = pa.table(
         {
             **keys,
             "peak_kw": pa.array(peak, pa.float64()),
-            "peak_at": valid.column(at_col).cast(TS_TYPE),
-            "windows": valid.column(count_col).cast(pa.int64()),
-            "peak_estimated": valid.column(at_estimated).cast(pa.bool_()),
+            "peak_at": _as_type(kept.column(at_col), TS_TYPE),
+            "windows": _as_type(kept.column(count_col), pa.int64()),
+            "peak_estimated": _as_type(kept.column(at_estimated), pa.bool_()),
         }
     )
     return AnalyticResult(table, {"peak_kw": "kW"}, null_note(nulls))
+
+
+def _as_type(column: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray:
+    """The column cast to `to`, or itself when it is of that type already."""
+    return column if column.type == to else column.cast(to)
 
 
 def top_peaks(result: AnalyticResult, n: int) -> AnalyticResult:
@@ -320,11 +344,21 @@ def top_peaks(result: AnalyticResult, n: int) -> AnalyticResult:
     t = result.table
     if t.num_rows == 0:
         return result
-    t = t.sort_by([("start", "ascending"), ("peak_kw", "descending"), ("series_id", "ascending")])
-    start = np.asarray(pc.cast(t.column("start"), pa.int64()).to_numpy(zero_copy_only=False))
+    start = as_int64(t.column("start"))
+    peak_kw = t.column("peak_kw")
+    if peak_kw.null_count:
+        t = t.sort_by([("start", "ascending"), ("peak_kw", "descending"), ("series_id", "ascending")])
+        start = as_int64(t.column("start"))
+        order = np.arange(len(start))
+    else:
+        # numpy's lexsort of the three keys, then one take of the rows kept (Arrow's sort_by
+        # and a filter took 0.4 ms for 1,000 rows); NaN peaks go last, as with sort_by
+        peak = np.asarray(pc.cast(peak_kw, pa.float64()).to_numpy(), np.float64)
+        order = np.lexsort((as_int64(t.column("series_id")), -peak, start))
+        start = start[order]
     first = np.flatnonzero(np.r_[True, start[1:] != start[:-1]])
     rank = np.arange(len(start)) - np.repeat(first, np.diff(np.r_[first, len(start)]))
-    return AnalyticResult(t.filter(pa.array(rank < n)), result.units, result.notes)
+    return AnalyticResult(t.take(order[rank < n]), result.units, result.notes)
 
 
 def load_factor(

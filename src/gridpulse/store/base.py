@@ -27,6 +27,7 @@ from gridpulse.model import (
     ValidationResult,
     WriteResult,
 )
+from gridpulse.store.groups import SeriesGroup
 from gridpulse.store.retention import ExpiryPlan, ExpiryReport
 
 __all__ = [
@@ -345,6 +346,10 @@ class Store(Protocol):
 
     def list_series(self, flt: SeriesFilter | None = None) -> list[Series]:
         """Series matching the filter, ordered by entity kind, entity id and metric."""
+
+    def series_group(self, flt: SeriesFilter | None = None) -> SeriesGroup:
+        """`list_series` as a SeriesGroup, whose facts (ids, units, zones, intervals) a read
+        plans by: for a group filter the same object until a series is added or changed."""
 
     def read(self, query: ReadingsQuery, *, explain: list[tuple[str, list[Any]]] | None = None) -> pa.Table:
         """Points or buckets of one series: columns ts (UTC), value, and for RAW quality and version;

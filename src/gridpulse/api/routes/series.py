@@ -11,7 +11,7 @@ from starlette.responses import Response
 from gridpulse.api.deps import state
 from gridpulse.api.responses import JSON
 from gridpulse.errors import QueryError
-from gridpulse.export import ARROW_STREAM, arrow_stream, with_local_ts, with_series_names
+from gridpulse.export import ARROW_STREAM, arrow_stream, series_names, with_local_ts, with_series_names
 from gridpulse.store.base import REFERENCE_KINDS
 from gridpulse.store.query import series_filter
 from gridpulse.timeutil import zone
@@ -59,14 +59,14 @@ def latest(
     zone(tz)
     if format not in ("json", "arrow"):
         raise QueryError(f"format={format!r} is not one of json, arrow")
-    found = {
-        s.series_id: s
-        for s in st.store.list_series(series_filter(kind=kind, entity=entity, metric=metric, tags=tag))
-    }
-    table: pa.Table = st.store.latest(list(found))
+    # the catalogue's group: its ids and name arrays are kept with it, not rebuilt per request
+    group = st.store.series_group(series_filter(kind=kind, entity=entity, metric=metric, tags=tag))
+    table: pa.Table = st.store.latest(group.ids)
     if format == "arrow":
-        body = arrow_stream(with_series_names(table, list(found.values())), {"count": table.num_rows})
+        names = group.kept("export.series_names", series_names)
+        body = arrow_stream(with_series_names(table, names), {"count": table.num_rows})
         return Response(body, media_type=ARROW_STREAM)
+    found = {s.series_id: s for s in group}
     rows = with_local_ts(table, tz).to_pylist()
     for row in rows:
         s = found[row["series_id"]]
