@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from clients import http_post_streams
+from clients import QueryClient, http_post_streams
 from dataset import START, DataSet
 from procs import Server, Skip, free_port, wait_for
 from servers import _INFLUX_CONF, Context, _deb_version, _settle, wait_rows
@@ -444,6 +445,7 @@ class InfluxDB(Engine):
 
         wait_for(up, timeout=60, interval=0.1, what="influxd")
         self.client = httpx.Client(base_url=self.base, timeout=HTTP_TIMEOUT_S)
+        self.query = QueryClient(self.base, HTTP_TIMEOUT_S)
         self.client.post("/query", params={"q": "CREATE DATABASE bench"}).raise_for_status()
         http_post_streams(
             self.base + "/write?db=bench&precision=ns", Context(ds, work, 4, 50_000).streams("lp")
@@ -458,9 +460,7 @@ class InfluxDB(Engine):
         _settle(root, self.srv, timeout=120)  # cache snapshotted to TSM and compacted
 
     def _get(self, q: str) -> Any:
-        r = self.client.get("/query", params={"db": "bench", "q": q, "epoch": "s"})
-        r.raise_for_status()
-        body = r.json()
+        body = self.query.get_json("/query", {"db": "bench", "q": q, "epoch": "s"})
         err = body["results"][0].get("error") if body.get("results") else body.get("error")
         if err:
             raise RuntimeError(f"InfluxQL error: {err}")
@@ -506,6 +506,7 @@ class InfluxDB(Engine):
     def close(self, keep: bool = False) -> None:
         if hasattr(self, "client"):
             self.client.close()
+            self.query.close()
         if hasattr(self, "srv"):
             self.srv.stop(signal.SIGTERM)
 
@@ -546,6 +547,7 @@ class VictoriaMetrics(Engine):
 
         wait_for(up, timeout=60, interval=0.1, what="victoria-metrics")
         self.client = httpx.Client(base_url=self.base, timeout=HTTP_TIMEOUT_S)
+        self.query = QueryClient(self.base, HTTP_TIMEOUT_S)
         http_post_streams(self.base + "/write?precision=ns", Context(ds, work, 4, 50_000).streams("lp"))
         end = int((START + timedelta(days=ds.days)).timestamp())
         query = f"sum(count_over_time(meter_usage_kwh[{ds.days + 1}d]))"
@@ -559,10 +561,7 @@ class VictoriaMetrics(Engine):
         wait_rows(count, ds.rows, self.srv, poll_s=0.2)
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
-        r = self.client.get(path, params={**params, "nocache": "1"})
-        if r.status_code != 200:
-            raise RuntimeError(f"{path}: HTTP {r.status_code}: {r.text[:300]}")
-        return r.json()
+        return self.query.get_json(path, {**params, "nocache": "1"})
 
     def prepare(self, q: str, spec: Spec) -> Prepared:
         if q == "Q5":
@@ -627,6 +626,7 @@ class VictoriaMetrics(Engine):
     def close(self, keep: bool = False) -> None:
         if hasattr(self, "client"):
             self.client.close()
+            self.query.close()
         if hasattr(self, "srv"):
             self.srv.stop(signal.SIGINT)
 
@@ -809,21 +809,15 @@ class GridpulseAPI(Engine):
         self.version = _gp_version()
         self.shared.ensure(ds, work)
         assert self.shared.server is not None
-        self.client = httpx.Client(base_url=self.shared.server.url, timeout=HTTP_TIMEOUT_S)
+        self.query = QueryClient(self.shared.server.url, HTTP_TIMEOUT_S)
         self.notes.append(self.shared.note)
-        r = self.client.get("/api/v1/analytics")
-        self.analyses = {a["name"] for a in r.json().get("analyses", [])} if r.status_code == 200 else set()
-
-    def _get(self, path: str, params: dict[str, str]) -> httpx.Response:
-        r = self.client.get(path, params=params)
-        if r.status_code != 200:
-            raise RuntimeError(f"GET {path}: HTTP {r.status_code}: {r.text[:300]}")
-        return r
+        status, body = self.query.get("/api/v1/analytics")
+        self.analyses = {a["name"] for a in orjson.loads(body).get("analyses", [])} if status == 200 else set()
 
     def _answer(self, path: str, params: dict[str, str]) -> Any:
         """What the client has once the answer is in: a decoded Arrow table, or parsed JSON."""
-        r = self._get(path, params)
-        return pa.ipc.open_stream(r.content).read_all() if self.fmt == "arrow" else r.json()
+        body = self.query.get_ok(path, params)
+        return pa.ipc.open_stream(body).read_all() if self.fmt == "arrow" else orjson.loads(body)
 
     def _table(self, answer: Any) -> tuple[pa.Table, dict[int, str]]:
         """The answer as a table and its series' names, off the clock (as the peers' rows are)."""
@@ -844,7 +838,7 @@ class GridpulseAPI(Engine):
                 params["format"] = "arrow"
 
                 def latest() -> pa.Table:
-                    return pa.ipc.open_stream(self._get(path, params).content).read_all()
+                    return pa.ipc.open_stream(self.query.get_ok(path, params)).read_all()
 
                 return Prepared(
                     latest,
@@ -852,7 +846,7 @@ class GridpulseAPI(Engine):
                     f"GET {path}?kind=meter&metric=kwh&format=arrow",
                 )
             return Prepared(
-                lambda: self._get(path, params).json(),
+                lambda: self.query.get_json(path, params),
                 lambda body: [(r["entity_id"], r["ts"], r["value"]) for r in body["latest"]],
                 f"GET {path}?kind=meter&metric=kwh",
             )
@@ -878,8 +872,8 @@ class GridpulseAPI(Engine):
         )
 
     def close(self, keep: bool = False) -> None:
-        if hasattr(self, "client"):
-            self.client.close()
+        if hasattr(self, "query"):
+            self.query.close()
         self.shared.close()
 
 

@@ -76,7 +76,10 @@ def test_charts_hold_the_demo_data_points(server: LiveServer, open_tab: Callable
     share, demand = charts["load-duration"]
     assert share == sorted(share) and _finite(demand) == sorted(_finite(demand), reverse=True)
     days, feeder, meters, losses = charts["feeder-balance"]
-    assert len(days) >= 30 and all(f >= m for f, m in zip(_finite(feeder), _finite(meters), strict=False))
+    # the head measures its meters plus 3-6 % losses; the demo's faults on meter rows (m-05 stuck
+    # for 12 h, m-07's spike of 25x + 4 kWh) can outweigh a quiet day's losses, on at most 3 days
+    below = [d for d, f, m in zip(days, feeder, meters, strict=True) if f is not None and m is not None and f < m]
+    assert len(days) >= 30 and len(below) <= 3, below
     assert all(abs(f - m - x) < 1e-6 for f, m, x in zip(feeder, meters, losses, strict=True) if x is not None)
     tab.open("forecast?series=1")
     xs, actual, mean, hi95, lo95, hi80, lo80 = tab.charts()["forecast"]

@@ -170,26 +170,33 @@ def average_day_profile(
         )
     slot_us = US_PER_DAY // points
     sid, ts_us, val, valid = frame_arrays(frame, series_id=series_id, ts=ts, value=value)
-    est = row_estimates(frame, quality=quality, estimated=estimated)[valid]
-    n = _row_counts(frame, count)[valid]
-    sid, ts_us, val = sid[valid], ts_us[valid], val[valid]
+    est = row_estimates(frame, quality=quality, estimated=estimated)
+    n = _row_counts(frame, count)
+    if not valid.all():
+        sid, ts_us, val, est, n = sid[valid], ts_us[valid], val[valid], est[valid], n[valid]
     wall = wall_clock_us(ts_us, tz)
-    # the UTC offset tells the two passes through a repeated hour apart
+    # keys in slots, not µs, so they span little and group without a sort; the UTC offset
+    # tells the two passes through a repeated hour apart
     (s_r, w_r, _off), (v_r, e_r, n_r), _n = group_sums(
-        [sid.astype(np.int64), wall // slot_us * slot_us, wall - ts_us], [val, est, n]
+        [sid.astype(np.int64), wall // slot_us, _offset_codes(wall - ts_us)], [val, est, n]
     )
     (s_d, w_d), (v_sum, e_d, n_d), n_real = group_sums([s_r, w_r], [v_r, e_r, n_r])
     v_d = v_sum / n_real
-    day = w_d // US_PER_DAY
-    slot = (w_d - day * US_PER_DAY) // slot_us
-    is_holiday = np.isin(day, _holiday_set(holidays, day))
-    weekday = np.where(is_holiday, DAY_NAMES.index("sun"), weekdays(day))
+    day = w_d // points
+    slot = w_d - day * points
+    # day types per calendar day of the range, then looked up per row
+    first_day = int(day.min()) if len(day) else 0
+    days = np.arange(first_day, int(day.max()) + 1 if len(day) else 0, dtype=np.int64)
+    is_holiday = np.isin(days, _holiday_set(holidays, days))
+    weekday = np.where(is_holiday, DAY_NAMES.index("sun"), weekdays(days))
     out_s, out_k, out_slot, out_v, out_n, out_e, out_i = [], [], [], [], [], [], []
     for rank, kind in enumerate(day_types):
-        pick = _day_mask(kind, weekday, is_holiday)
-        (s_k, slot_k), (total, e_k, i_k), days_k = group_sums(
-            [s_d[pick], slot[pick]], [v_d[pick], e_d[pick], n_d[pick]]
-        )
+        on_day = _day_mask(kind, weekday, is_holiday)
+        keys, columns = [s_d, slot], [v_d, e_d, n_d]
+        if not on_day.all():
+            pick = on_day[day - first_day]
+            keys, columns = [k[pick] for k in keys], [c[pick] for c in columns]
+        (s_k, slot_k), (total, e_k, i_k), days_k = group_sums(keys, columns)
         out_s.append(s_k)
         out_k.append(np.full(len(s_k), rank, np.int64))
         out_slot.append(slot_k)
@@ -215,6 +222,17 @@ def average_day_profile(
     left_out = int(pc.sum(frame.column(nulls)).as_py() or 0) if nulls is not None else int((~valid).sum())
     notes = [f"{left_out} null values left out"] if left_out else []
     return AnalyticResult(table, units={"energy_kwh": "kWh", "days": "days", **ESTIMATED_UNITS}, notes=notes)
+
+
+def _offset_codes(offset_us: I64) -> I64:
+    """UTC offsets numbered 0, 1, .. in steps of their greatest common difference (a zone with
+    summer time: 0 and 1), so they widen a grouping key by a factor of 2, not 3.6e9."""
+    if len(offset_us) == 0:
+        return offset_us
+    rel = offset_us - offset_us.min()
+    step = int(np.gcd.reduce(rel))
+    out: I64 = rel // step if step else rel
+    return out
 
 
 def _row_counts(frame: pa.Table, count: str | None) -> I64:
