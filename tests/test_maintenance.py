@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -159,11 +160,20 @@ def test_the_scheduled_refresh_waits_while_ingest_runs_fast(make_client: Callabl
         assert writer.rows_per_s() > 1
     assert job.held >= 1, "no scheduled refresh waited"
     assert client.get("/api/v1/status").json()["rollup_ranges_pending"] >= 1
+    scrape = client.get("/metrics").text
+    assert re.search(r'^gridpulse_job_held_runs_total\{job="rollups"\} [1-9]', scrape, re.M), scrape
+    holding = re.compile(r'^gridpulse_job_holding\{job="rollups"\} 1\.0$', re.M)
+    while not holding.search(scrape) and time.monotonic() < deadline:  # a run held right now
+        _post(client, _ndjson(start, 4))
+        start += timedelta(hours=1)
+        scrape = client.get("/metrics").text
+    assert holding.search(scrape), scrape
     while client.get("/api/v1/status").json()["rollup_ranges_pending"] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert client.get("/api/v1/status").json()["rollup_ranges_pending"] == 0
     assert job.runs > runs_before
     assert client.get("/api/v1/jobs").status_code == 200
+    assert re.search(r'^gridpulse_job_holding\{job="rollups"\} 0\.0$', client.get("/metrics").text, re.M)
 
 
 def test_no_hold_when_the_threshold_is_zero(make_client: Callable[..., TestClient]) -> None:

@@ -25,6 +25,8 @@ __all__ = [
     "INGEST_REJECTS",
     "INGEST_ROUTES",
     "INGEST_ROWS",
+    "JOB_HELD_RUNS",
+    "JOB_HOLDING",
     "JOB_LAST_SUCCESS",
     "JOB_RUNS",
     "JOB_RUN_SECONDS",
@@ -54,6 +56,16 @@ JOB_RUN_SECONDS = Histogram(
 #: When each job last ended without failing. [s since 1970]
 JOB_LAST_SUCCESS = Gauge(
     "gridpulse_job_last_success_timestamp_seconds", "When the job last ended ok or partial (Unix time).", ["job"],
+    registry=REGISTRY,
+)
+#: Scheduled runs that waited for the job's hold to clear (the rollup refresh during a bulk load). [runs]
+JOB_HELD_RUNS = Counter(
+    "gridpulse_job_held_runs", "Scheduled runs that waited for the job's hold (e.g. a bulk load) to clear.", ["job"],
+    registry=REGISTRY,
+)
+#: 1 while a scheduled run of the job waits for its hold to clear, else 0.
+JOB_HOLDING = Gauge(
+    "gridpulse_job_holding", "1 while a scheduled run of the job waits for its hold to clear.", ["job"],
     registry=REGISTRY,
 )
 #: Points sources handed to the store (inserted, revised or unchanged). [points]

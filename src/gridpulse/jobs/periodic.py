@@ -248,14 +248,19 @@ class Periodic:
         if self.hold is None or self.max_hold_s <= 0 or not self._asks_hold():
             return False
         self.held += 1
+        metrics.JOB_HELD_RUNS.labels(self.job).inc()
+        metrics.JOB_HOLDING.labels(self.job).set(1)
         log.debug("job %s held back (hold predicate true); at most %.0f s", self.job, self.max_hold_s)
         deadline = time.monotonic() + self.max_hold_s
-        while time.monotonic() < deadline:
-            if self._wake.wait(min(HOLD_POLL_S, max(deadline - time.monotonic(), 0.0))):
-                return True
-            if not self._asks_hold():
-                break
-        return False
+        try:
+            while time.monotonic() < deadline:
+                if self._wake.wait(min(HOLD_POLL_S, max(deadline - time.monotonic(), 0.0))):
+                    return True
+                if not self._asks_hold():
+                    break
+            return False
+        finally:
+            metrics.JOB_HOLDING.labels(self.job).set(0)
 
     def _asks_hold(self) -> bool:
         assert self.hold is not None
