@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from gridpulse import __version__
 from gridpulse.alerts.engine import AlertEngine
-from gridpulse.api.auth import TokenCheck
+from gridpulse.api.auth import LocalOnly, TokenCheck
 from gridpulse.api.deps import AppState
 from gridpulse.api.errors import install_error_handlers
 from gridpulse.api.observe import ObserveMiddleware
@@ -191,6 +191,8 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if not settings.auth.tokens:
+        app.add_middleware(LocalOnly)  # no tokens: nothing forwarded from beyond this machine
     app.add_middleware(ObserveMiddleware)  # request id, HTTP latency metric, access log
     install_dashboard(app, auth=bool(settings.auth.tokens))  # before health's plain landing page at /
     for module in (health, ingest, influx, readings, series, files):

@@ -1,18 +1,23 @@
 """Optional bearer tokens with scopes: read, write, or write:<route>.
 
-With no tokens configured every route is open (and the server refuses to bind beyond loopback).
+With no tokens configured every route is open to this machine only: the server refuses to bind
+beyond loopback, and `LocalOnly` refuses requests a reverse proxy on this machine forwards from
+elsewhere (Caddy, nginx: the client uvicorn takes from X-Forwarded-For is not loopback).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 
+import orjson
 from fastapi import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridpulse.config import Settings
 from gridpulse.errors import AuthError, ForbiddenError
 
-__all__ = ["TokenCheck"]
+__all__ = ["LocalOnly", "TokenCheck"]
 
 
 class TokenCheck:
@@ -49,3 +54,44 @@ class TokenCheck:
         if scope in scopes or (scope.startswith("write:") and "write" in scopes):
             return
         raise ForbiddenError(f"the {noun} lacks the scope {scope!r} this route needs")
+
+
+_FORWARDED = (b"x-forwarded-for", b"forwarded")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class LocalOnly:
+    """Without tokens: a request a proxy forwarded (X-Forwarded-For or Forwarded) is answered
+    only when the client behind the proxy is this machine; any other gets 403 naming what to do.
+
+    Behind a proxy every request arrives from 127.0.0.1, so the bind-address rule alone would
+    open every route to whoever reaches the proxy. uvicorn has already replaced the peer by the
+    forwarded client (`forwarded_allow_ips`, 127.0.0.1 by default) when this runs.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(k in _FORWARDED for k, _ in scope.get("headers", ())):
+            client = scope.get("client")
+            host = str(client[0]) if client else ""
+            if not _is_loopback(host):
+                body = orjson.dumps(
+                    {
+                        "error": f"this request came through a proxy from {host or 'an unknown client'}, and "
+                        "gridpulse has no auth tokens, so it answers this machine only: configure [auth] "
+                        "tokens (docs/configuration.md, docs/deploy.md) before making it reachable"
+                    }
+                )
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 403, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
