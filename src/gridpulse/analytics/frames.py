@@ -389,9 +389,11 @@ def group_sum(keys: Sequence[I64], values: F64) -> tuple[list[I64], F64, I64]:
 
 
 #: A key space up to this many times the rows (or `_DENSE_MIN` slots) is counted in place
-#: (np.bincount over the combined key) instead of sorted.
+#: (np.bincount over the combined key) instead of sorted, up to `_DENSE_MAX` slots (128 MiB of
+#: float64 per summed column).
 _DENSE_PER_ROW: Final = 4
 _DENSE_MIN: Final = 1 << 16
+_DENSE_MAX: Final = 1 << 24
 
 
 def group_sums(
@@ -403,7 +405,7 @@ def group_sums(
     range is small next to the rows (series x slots of a day) are counted into a dense array;
     others are sorted (stable) first. Every path adds a group's values one by one in input
     order, so they give the same bits. (The average-day profile of 720,000 hourly sums, three
-    groupings: 137 -> 50 ms.)
+    groupings: 200 -> 65 ms, with its keys made small.)
 
     Args:
         keys: equally long int64 arrays, the most significant first.
@@ -434,7 +436,7 @@ def group_sums(
         )
     if bool((step >= 0).all()):
         return _run_sums([np.asarray(k, np.int64) for k in keys], list(columns), combined)
-    if size <= max(_DENSE_PER_ROW * n, _DENSE_MIN):
+    if size <= min(max(_DENSE_PER_ROW * n, _DENSE_MIN), _DENSE_MAX):
         counts = np.bincount(combined, minlength=size)
         present = np.flatnonzero(counts)
         sums = [np.asarray(np.bincount(combined, weights=c, minlength=size)[present], np.float64) for c in columns]
