@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gridpulse.config import Settings
 from gridpulse.errors import AuthError, ForbiddenError
 
-__all__ = ["LocalOnly", "TokenCheck"]
+__all__ = ["LocalOnly", "TokenCheck", "is_loopback"]
 
 
 class TokenCheck:
@@ -59,7 +59,10 @@ class TokenCheck:
 _FORWARDED = (b"x-forwarded-for", b"forwarded")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` ("localhost" or an IP address) is this machine."""
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -82,7 +85,7 @@ class LocalOnly:
         if scope["type"] == "http" and any(k in _FORWARDED for k, _ in scope.get("headers", ())):
             client = scope.get("client")
             host = str(client[0]) if client else ""
-            if not _is_loopback(host):
+            if not is_loopback(host):
                 body = orjson.dumps(
                     {
                         "error": f"this request came through a proxy from {host or 'an unknown client'}, and "

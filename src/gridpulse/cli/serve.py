@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import signal
 import socket
 from pathlib import Path
@@ -20,14 +19,6 @@ __all__ = ["serve"]
 
 console = Console(soft_wrap=True)
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _bind(host: str, port: int, *, required: bool) -> socket.socket | None:
@@ -52,7 +43,9 @@ def _bind(host: str, port: int, *, required: bool) -> socket.socket | None:
 def run_server(settings: Settings) -> None:
     """Bind, print the URLs, serve until interrupted; the server record lives as long as the server."""
     host = settings.server.host
-    if not _is_loopback(host) and not settings.auth.tokens:
+    from gridpulse.api.auth import is_loopback  # here: fastapi stays out of every other command's start-up
+
+    if not is_loopback(host) and not settings.auth.tokens:
         raise ConfigError(
             f"server.host={host!r} is reachable from other machines: configure auth.tokens "
             "(e.g. GRIDPULSE_AUTH_TOKENS='s3cret=read,write') or bind to 127.0.0.1"
