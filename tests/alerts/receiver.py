@@ -1,5 +1,6 @@
 """A real HTTP webhook receiver on loopback, run by the tests: it keeps every JSON body it gets
-(with the monotonic time of receipt) and can answer 503 to the first N posts."""
+(with the monotonic time of receipt) and can answer 503 to the first N posts (of one status
+only, with `fail_status`)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from typing import Any
 
 
 class Receiver:
-    def __init__(self, *, fail_first: int = 0) -> None:
+    def __init__(self, *, fail_first: int = 0, fail_status: str | None = None) -> None:
         self.bodies: list[dict[str, Any]] = []
         self.received_at: list[float] = []
         self.posts = 0
         self.fail_first = fail_first
+        self.fail_status = fail_status
+        self._failed = 0
         self._lock = threading.Lock()
         outer = self
 
@@ -24,11 +27,13 @@ class Receiver:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 at = time.monotonic()
+                body = json.loads(raw)
                 with outer._lock:
                     outer.posts += 1
-                    failing = outer.posts <= outer.fail_first
+                    failing = outer._failed < outer.fail_first and outer.fail_status in (None, body["status"])
+                    outer._failed += failing
                     if not failing:
-                        outer.bodies.append(json.loads(raw))
+                        outer.bodies.append(body)
                         outer.received_at.append(at)
                 self.send_response(503 if failing else 200)
                 self.send_header("content-length", "0")

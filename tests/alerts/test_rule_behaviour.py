@@ -237,6 +237,21 @@ def test_webhook_is_retried_until_the_receiver_takes_it(make_client: Callable[..
         assert [h["event"] for h in history] == ["fired", "notified"]
 
 
+def test_resolved_never_overtakes_its_firing_while_that_is_retried(
+    make_client: Callable[..., TestClient],
+) -> None:
+    # the firing notification fails twice (backoff 0.2 s, then 0.4 s); the alert resolves at once
+    with Receiver(fail_first=2, fail_status="firing") as flaky:
+        client = make_client(
+            alerts={"rules": [LOW], "notify": [f"webhook:{flaky.url}"], "backoff_ms": 200, "attempts": 4}
+        )
+        send(client, "b1", (0, 10))
+        send(client, "b1", (1, 60))
+        flaky.wait_for(resolved(name("b1")))
+        assert [b["status"] for b in flaky.bodies] == ["firing", "resolved"]
+        assert flaky.posts == 4
+
+
 def test_a_delivery_that_keeps_failing_is_recorded_in_the_history(
     make_client: Callable[..., TestClient],
 ) -> None:

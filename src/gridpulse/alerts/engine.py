@@ -8,6 +8,9 @@ lock, as forecasts are written), so evaluation never waits for a commit in progr
 operations (new rule, acknowledge, silence) and the scheduled evaluation run on the evaluation
 thread through `call`, which returns once their changes are stored; nothing needs a lock.
 Delivery outcomes come back through the queue and are added to each alert's history.
+The notifications of one alert to one target go out one after the other, in the order they were
+made: a `firing` still being retried is never overtaken by its `resolved`, which would leave the
+receiver believing a resolved alert still fires.
 
 Source rules (alerts/source_failures.py) are scheduled rules too: they read the job history of
 the `[[sources]]` the engine was given; the built-in one, `source-failing`, gives way to a
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -115,6 +119,9 @@ class AlertEngine:
         self._next_id = 1
         self._queue: queue.Queue[Any] = queue.Queue()
         self._pool = ThreadPoolExecutor(max_workers=delivery_threads, thread_name_prefix="gridpulse-notify")
+        # (alert id, target) -> deliveries waiting behind the one in flight; guarded by _chain_lock
+        self._chains: dict[tuple[int, str], deque[Callable[[], None]]] = {}
+        self._chain_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="gridpulse-alerts", daemon=True)
         self._persist_queue: queue.Queue[Any] = queue.Queue()
         self._persister = threading.Thread(target=self._persist, name="gridpulse-alerts-store", daemon=True)
@@ -668,7 +675,25 @@ class AlertEngine:
             if record:
                 self._queue.put(("delivered", _Delivered(alert_id, target, event.status, ok, error)))
 
-        self._pool.submit(deliver)
+        key = (alert_id, target)
+        with self._chain_lock:
+            waiting = self._chains.get(key)
+            if waiting is not None:  # one of this alert's is in flight to this target: go after it
+                waiting.append(deliver)
+                return
+            self._chains[key] = deque([deliver])
+        self._pool.submit(self._deliver_in_order, key)
+
+    def _deliver_in_order(self, key: tuple[int, str]) -> None:
+        """On a delivery thread: send the chain's notifications one by one until none waits."""
+        while True:
+            with self._chain_lock:
+                waiting = self._chains[key]
+                if not waiting:
+                    del self._chains[key]
+                    return
+                deliver = waiting.popleft()
+            deliver()
 
     def _delivery_changes(self, delivered: Sequence[_Delivered]) -> list[Change]:
         changes: list[Change] = []
