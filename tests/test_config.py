@@ -27,6 +27,7 @@ data_dir = "/srv/gridpulse"
 url = "duckdb:///srv/gridpulse/other.duckdb"
 memory_limit = "2GB"
 max_transaction_rows = 5000
+keep_freed_mb = 64
 
 [ingest]
 batch_rows = 1000
@@ -195,7 +196,8 @@ def test_defaults(tmp_path: Path) -> None:
     s = load_settings(env={})
     assert dataclasses.asdict(s) == {
         "server": {"host": "127.0.0.1", "port": 7001, "extra_ports": [7002], "max_body_bytes": 2 * 1024**3},
-        "store": {"data_dir": "./data", "url": "", "memory_limit": "", "max_transaction_rows": 1_000_000},
+        "store": {"data_dir": "./data", "url": "", "memory_limit": "", "max_transaction_rows": 1_000_000,
+                  "keep_freed_mb": 256},
         "ingest": {"batch_rows": 50_000, "spill_bytes": 32 * 1024**2, "max_listed_rejects": 1000, "timezones": {}},
         "ilp": {"enabled": True, "tcp_port": 9009},
         "auth": {"tokens": {}},
@@ -230,7 +232,7 @@ def test_toml_file_sets_every_option(tmp_path: Path) -> None:
     assert dataclasses.asdict(s) == {
         "server": {"host": "localhost", "port": 8100, "extra_ports": [8101, 8102], "max_body_bytes": 1048576},
         "store": {"data_dir": "/srv/gridpulse", "url": "duckdb:///srv/gridpulse/other.duckdb", "memory_limit": "2GB",
-                  "max_transaction_rows": 5000},
+                  "max_transaction_rows": 5000, "keep_freed_mb": 64},
         "ingest": {"batch_rows": 1000, "spill_bytes": 4096, "max_listed_rejects": 5,
                    "timezones": {"meter_usage": "Europe/Amsterdam", "telemetry": "America/New_York"}},
         "ilp": {"enabled": False, "tcp_port": 9100},

@@ -93,6 +93,13 @@ class StoreSettings:
         "is validated first); bounds memory, since DuckDB keeps uncommitted rows in memory.",
         min=1,
     )
+    keep_freed_mb: int = _opt(
+        256,
+        "Freed memory the process keeps for reuse instead of returning it to the kernel (glibc "
+        "malloc thresholds, set when the store opens; see docs/design.md). Faster ingest and analyses, "
+        "resident memory stays near its peak. 0: glibc's defaults. [MiB]",
+        min=0,
+    )
 
 
 @dataclass(frozen=True)

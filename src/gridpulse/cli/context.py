@@ -155,6 +155,4 @@ def open_local_store(settings: Settings, *, read_only: bool = True) -> Store:
         raise StoreUnavailable(f"no store at {path}: run `gridpulse init` or `gridpulse serve` first")
     from gridpulse.store import open_store, store_options  # the store loads only when used
 
-    if read_only:
-        return open_store(settings.store_url, read_only=True)
-    return open_store(settings.store_url, store_options(settings))
+    return open_store(settings.store_url, store_options(settings), read_only=read_only)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from gridpulse.allocator import keep_freed_memory
 from gridpulse.config import Settings
 from gridpulse.errors import StoreUnavailable
 from gridpulse.store.base import (
@@ -34,7 +35,9 @@ __all__ = [
 def store_options(settings: Settings) -> StoreOptions:
     """The store tuning the settings ask for."""
     return StoreOptions(
-        memory_limit=settings.store.memory_limit, max_transaction_rows=settings.store.max_transaction_rows
+        memory_limit=settings.store.memory_limit,
+        max_transaction_rows=settings.store.max_transaction_rows,
+        keep_freed_mb=settings.store.keep_freed_mb,
     )
 
 
@@ -59,6 +62,7 @@ def open_store(url: str, options: StoreOptions | None = None, *, read_only: bool
     if factory is None:
         raise StoreUnavailable(f"no store backend for {scheme!r} URLs; known: {', '.join(sorted(BACKENDS))}")
     options = options or StoreOptions()
+    keep_freed_memory(options.keep_freed_mb)
     if read_only:
         options = replace(options, read_only=True)
     return factory(url, options)

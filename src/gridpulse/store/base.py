@@ -135,11 +135,14 @@ class StoreOptions:
         max_transaction_rows: rows one transaction may hold before the writer commits and goes on
             in a new one; bounds memory on very large requests (validated whole beforehand).
         read_only: open for reading only (the CLI while no server runs).
+        keep_freed_mb: freed memory the process keeps for reuse (gridpulse.allocator), set
+            process-wide when a store opens; 0 leaves the C library's defaults. [MiB]
     """
 
     memory_limit: str = ""
     max_transaction_rows: int = 1_000_000
     read_only: bool = False
+    keep_freed_mb: int = 256
 
 
 #: Reference tables and their id column.
