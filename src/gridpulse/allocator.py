@@ -7,7 +7,7 @@ trimmed, so the next batch touches fresh pages: 18,000-23,000 page faults per lo
 of the query benchmark (40-60 % of its time) and 15-30 % of the HTTP ingest rate (measured in
 benchmarks/README.md, "What was tried"). Raising both thresholds makes freed blocks stay in the
 process, to be reused; resident memory stays near its peak instead of falling back between
-requests.
+requests. numpy's advice to back large arrays with transparent huge pages is turned off with it.
 """
 
 from __future__ import annotations
@@ -54,7 +54,10 @@ def keep_freed_memory(keep_mb: int) -> bool:
     Returns:
         Whether the C library took the setting (False: 0 given, or not glibc).
     """
-    fn = _mallopt() if keep_mb > 0 else None
+    if keep_mb <= 0:
+        return False
+    _no_numpy_huge_pages()
+    fn = _mallopt()
     if fn is None:
         return False
     trim_bytes = min(keep_mb * 1024**2, 2**31 - 1)
@@ -63,3 +66,21 @@ def keep_freed_memory(keep_mb: int) -> bool:
     if not ok:
         log.debug("mallopt refused the thresholds; glibc's defaults stay")
     return ok
+
+
+def _no_numpy_huge_pages() -> None:
+    """Stop numpy advising transparent huge pages for its arrays of 4 MiB and more.
+
+    Those arrays live for one batch or one analysis; each huge page they fault in is zeroed whole
+    (2 MiB), which in a process whose heap other work keeps churning cost the local-time profile
+    120-320 ms of kernel time per call instead of 20-40 (query benchmark, 2026-11-27).
+    """
+    import importlib
+
+    try:  # private to numpy but kept for this purpose since 1.20 (numpy.core before 2.0)
+        multiarray = importlib.import_module("numpy._core.multiarray")
+    except ImportError:
+        multiarray = importlib.import_module("numpy.core.multiarray")
+    setter = getattr(multiarray, "_set_madvise_hugepage", None)
+    if setter is not None:
+        setter(False)
