@@ -19,7 +19,15 @@ pytestmark = pytest.mark.skipif(
     platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's; other C libraries are left alone"
 )
 
-_PROBE = """
+#: numpy's own switch for huge-page advice (numpy.core before 2.0)
+_HUGE_PAGES = """
+try:
+    from numpy._core.multiarray import _get_madvise_hugepage
+except ImportError:
+    from numpy.core.multiarray import _get_madvise_hugepage
+"""
+
+_PROBE = _HUGE_PAGES + """
 import json, resource, sys
 import numpy as np
 from gridpulse.store import StoreOptions, open_store
@@ -39,7 +47,6 @@ for _ in range(3):  # what every ingest batch does: a 20 MiB array made, filled 
     del a
     dropped.append(with_array - rss_mib())
 store.close()
-from numpy._core.multiarray import _get_madvise_hugepage
 print(json.dumps({"faults": faults, "dropped_mib": dropped, "huge_pages": _get_madvise_hugepage()}))
 """
 
@@ -72,7 +79,7 @@ def test_zero_leaves_glibc_defaults_and_freed_arrays_go_back(tmp_path: Path) -> 
 
 def _numpy_default_huge_pages() -> bool:
     out = subprocess.run(
-        [sys.executable, "-c", "from numpy._core.multiarray import _get_madvise_hugepage as g; print(g())"],
+        [sys.executable, "-c", _HUGE_PAGES + "print(_get_madvise_hugepage())"],
         capture_output=True,
         text=True,
         timeout=60,
