@@ -4,8 +4,10 @@ acknowledgement and silences."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -147,6 +149,28 @@ def test_grouped_series_share_one_alert_until_all_recover(
     assert len(receiver.matching(lambda b: b["status"] == "firing")) == 1
     history = client.get(f"/api/v1/alerts/{a['alert_id']}").json()["history"]
     assert [h["event"] for h in history if h["event"] != "notified"] == ["fired", "series joined", "resolved"]
+
+
+def test_a_call_returns_only_once_the_alerts_of_its_round_are_stored(
+    app_with: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a busy machine: the engine thread is late, so a commit's rows and a caller's `call` land in
+    # one round, and it is slow between evaluating the rows and queueing their alerts for storing;
+    # the caller must still find the alert in the store once `call` returns
+    client = app_with(LOW)
+    e = engine(client)
+    dispatch = e._dispatch
+
+    def slow_dispatch(changes: Any) -> None:
+        time.sleep(0.3)
+        dispatch(changes)
+
+    monkeypatch.setattr(e, "_dispatch", slow_dispatch)
+    gate = threading.Event()
+    e._queue.put(("call", lambda: gate.wait(10), Future()))  # holds the engine thread
+    send(client, "b1", (0, 10))  # its rows queue behind the held round
+    threading.Timer(0.2, gate.set).start()
+    assert [a["series"] for a in alerts(client)] == [[name("b1")]]
 
 
 def test_rate_of_change_rule_fires_on_a_fast_drop(app_with: Callable[..., TestClient]) -> None:

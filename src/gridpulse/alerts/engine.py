@@ -456,17 +456,27 @@ class AlertEngine:
         changes: list[Change] = []
         if tables:
             changes.extend(self._evaluate_rows(pa.concat_tables(tables) if len(tables) > 1 else tables[0]))
+        answers: list[tuple[Future[Any], Any, BaseException | None]] = []
         for item in items:
             if item[0] == "call":
                 _, fn, fut = item
                 try:
-                    fut.set_result(fn())
-                except BaseException as exc:
-                    fut.set_exception(exc)
-        self._dispatch(changes)
-        delivered = [i[1] for i in items if i[0] == "delivered"]
-        changes.extend(self._delivery_changes(delivered))
-        self._save(changes)
+                    answers.append((fut, fn(), None))
+                except BaseException as failure:
+                    answers.append((fut, None, failure))
+        try:
+            self._dispatch(changes)
+            delivered = [i[1] for i in items if i[0] == "delivered"]
+            changes.extend(self._delivery_changes(delivered))
+            self._save(changes)
+        finally:
+            # answered only once this round's changes are queued for storing: `call` then waits
+            # for them too (answered before, a caller could read the store ahead of its alerts)
+            for fut, value, error in answers:
+                if error is None:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(error)
 
     def _evaluate_rows(self, rows: pa.Table) -> list[Change]:
         now = datetime.now(UTC)
