@@ -173,6 +173,26 @@ def test_a_call_returns_only_once_the_alerts_of_its_round_are_stored(
     assert [a["series"] for a in alerts(client)] == [[name("b1")]]
 
 
+def test_a_failing_evaluation_still_answers_the_calls_of_its_round(
+    app_with: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = app_with(LOW)
+    e = engine(client)
+
+    def broken(rows: Any) -> Any:
+        raise RuntimeError("a rule's bug")
+
+    monkeypatch.setattr(e, "_evaluate_rows", broken)
+    gate = threading.Event()
+    e._queue.put(("call", lambda: gate.wait(10), Future()))  # holds the engine thread
+    send(client, "b1", (0, 10))  # its rows land in the next round, with the call below
+    threading.Timer(0.2, gate.set).start()
+    started = time.monotonic()
+    assert e.call(lambda: "answered", timeout=10) == "answered"
+    assert time.monotonic() - started < 5
+    assert e.call(lambda: "and the engine goes on", timeout=10) == "and the engine goes on"
+
+
 def test_rate_of_change_rule_fires_on_a_fast_drop(app_with: Callable[..., TestClient]) -> None:
     client = app_with({"name": "fast-drain", "kind": "rate", "metric": SOC, "op": "<", "threshold": -60})
     send(client, "b1", (0, 80), (10, 75))  # -30 %/h

@@ -454,8 +454,12 @@ class AlertEngine:
         self.rounds += 1
         tables = [t for i in items if i[0] == "rows" for t in i[1]]
         changes: list[Change] = []
+        failed: Exception | None = None
         if tables:
-            changes.extend(self._evaluate_rows(pa.concat_tables(tables) if len(tables) > 1 else tables[0]))
+            try:
+                changes.extend(self._evaluate_rows(pa.concat_tables(tables) if len(tables) > 1 else tables[0]))
+            except Exception as exc:  # still answer this round's calls; _run logs it after
+                failed = exc
         answers: list[tuple[Future[Any], Any, BaseException | None]] = []
         for item in items:
             if item[0] == "call":
@@ -477,6 +481,8 @@ class AlertEngine:
                     fut.set_result(value)
                 else:
                     fut.set_exception(error)
+        if failed is not None:
+            raise failed
 
     def _evaluate_rows(self, rows: pa.Table) -> list[Change]:
         now = datetime.now(UTC)
