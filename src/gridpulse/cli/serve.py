@@ -20,7 +20,6 @@ __all__ = ["serve"]
 console = Console(soft_wrap=True)
 
 
-
 def _bind(host: str, port: int, *, required: bool) -> socket.socket | None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
