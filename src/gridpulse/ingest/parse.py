@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from gridpulse.errors import RowError
+from gridpulse.ingest.flatjson import read_flat_block
 from gridpulse.ingest.shapes import RouteShape
 from gridpulse.ingest.split import RawBatch
 from gridpulse.model import (
@@ -236,23 +237,29 @@ def _entity_ids(raw: list[Any], name: str, bad: dict[int, tuple[str | None, str]
 _JSON_BLOCK_BYTES = 1 << 18
 
 
-def _fast_columns(raw: RawBatch, shape: RouteShape) -> pa.Table | None:
-    """The batch read by Arrow's JSON reader, or None when any row needs the careful path.
+_LABEL = pa.dictionary(pa.int32(), pa.string())
+
+
+def _fast_fields(shape: RouteShape) -> list[tuple[str, pa.DataType]]:
+    """The fields the fast paths read, with their JSON type: strings, and float64 values."""
+    fields = [(shape.ts_field, pa.string()), (shape.entity_field, pa.string())]
+    if shape.metric_field and shape.value_field:
+        return [*fields, (shape.metric_field, pa.string()), (shape.value_field, pa.float64())]
+    return fields + [(f, pa.float64()) for f in shape.value_fields]
+
+
+def _json_columns(records: Sequence[bytes], shape: RouteShape) -> dict[str, pa.Array] | None:
+    """The records read by Arrow's JSON reader, or None when any row needs the careful path.
 
     Only batches where every used field is present, non-null and of the expected JSON type take
     this path, so its results are exactly those of the careful path, without per-row Python.
     """
-    fields = [(shape.ts_field, pa.string()), (shape.entity_field, pa.string())]
-    if shape.metric_field and shape.value_field:
-        fields += [(shape.metric_field, pa.string()), (shape.value_field, pa.float64())]
-    else:
-        fields += [(f, pa.float64()) for f in shape.value_fields]
+    fields = _fast_fields(shape)
     # JSON strings cannot hold a raw newline, so a pretty-printed object becomes one line safely
-    records = raw.records if raw.records[0].find(b"\n") < 0 else [r.replace(b"\n", b" ") for r in raw.records]
-    body = b"\n".join(records)
+    lines = records if records[0].find(b"\n") < 0 else [r.replace(b"\n", b" ") for r in records]
     try:
         table = pajson.read_json(
-            pa.BufferReader(body),
+            pa.BufferReader(b"\n".join(lines)),
             read_options=pajson.ReadOptions(block_size=_JSON_BLOCK_BYTES),
             parse_options=pajson.ParseOptions(
                 explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
@@ -260,53 +267,88 @@ def _fast_columns(raw: RawBatch, shape: RouteShape) -> pa.Table | None:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
-    if table.num_rows != len(raw.records) or any(col.null_count for col in table.columns):
+    if table.num_rows != len(records) or any(col.null_count for col in table.columns):
         return None
-    if shape.metric_field and pc.any(pc.equal(pc.utf8_length(table.column(shape.metric_field)), 0)).as_py():
-        return None
-    if pc.any(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(table.column(shape.entity_field))), 0)).as_py():
-        return None
+    cols = {name: table.column(name).combine_chunks() for name, _ in fields}
     for name, typ in fields:
-        # Arrow reads bare NaN / Infinity as floats; the careful path makes them NULL / errors
-        col = table.column(name)
-        if typ == pa.float64() and pc.any(pc.or_(pc.is_inf(col), pc.is_nan(col))).as_py():
-            return None
-    return table
+        col = cols[name]
+        if typ == pa.float64():
+            # Arrow reads bare NaN / Infinity as floats; the careful path makes them NULL / errors
+            if pc.any(pc.or_(pc.is_inf(col), pc.is_nan(col))).as_py():
+                return None
+        else:
+            try:  # the reader passes bytes that are not UTF-8 through; the careful path names the line
+                col.validate(full=True)
+            except pa.ArrowInvalid:
+                return None
+    return cols
+
+
+def _strings(arr: pa.Array) -> pa.Array:
+    """The distinct texts of a string column: a dictionary's values, or the column itself."""
+    return arr.dictionary if isinstance(arr, pa.DictionaryArray) else arr
+
+
+def _usable(cols: dict[str, pa.Array], shape: RouteShape) -> bool:
+    """Whether no row needs the careful path for what the readers let through: empty metric
+    names and blank entity ids are rejected there with their reasons."""
+    if shape.metric_field and pc.any(pc.equal(pc.utf8_length(_strings(cols[shape.metric_field])), 0)).as_py():
+        return False
+    entities = _strings(cols[shape.entity_field])
+    return not pc.any(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(entities)), 0)).as_py()
+
+
+def _fast_timestamps(texts: pa.Array, tz: str | None) -> tuple[pa.Array, dict[int, str]]:
+    """_timestamps over a string column; a dictionary's few distinct instants are converted once."""
+    if isinstance(texts, pa.DictionaryArray):
+        try:
+            return texts.dictionary.cast(TS_TYPE).take(texts.indices), {}
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            texts = texts.dictionary_decode()
+    return _timestamps(texts, tz=tz, strs=None)
 
 
 def parse_batch(raw: RawBatch, shape: RouteShape, *, tz: str | None) -> ParsedBatch:
     """Validate one batch of raw records of `shape` into a keyed Arrow batch.
 
+    A batch may come as a block of whole lines (NDJSON, raw.block): blocks of flat records
+    that are all alike are read without a JSON parser (gridpulse.ingest.flatjson); the rest is
+    split into records here.
+
     Returns:
         ParsedBatch whose table holds only the good rows (melted to one row per metric), the
         rejected rows with line, field and reason, and the number of NULL values kept.
     """
-    n = len(raw.records)
+    cols: dict[str, pa.Array] | None = None
+    if raw.block is not None:
+        n = len(raw.lines)
+        # ids and metric names repeat: read dictionary-encoded, checked once per distinct text
+        labels = (shape.entity_field, shape.metric_field)
+        flat = [(name, _LABEL if name in labels else typ) for name, typ in _fast_fields(shape)]
+        cols = read_flat_block(raw.block, n, flat)
+        if cols is None or not _usable(cols, shape):
+            raw, cols = RawBatch(raw.block.split(b"\n"), raw.lines, raw.first_record), None
+    n = len(raw.records) if raw.block is None else len(raw.lines)
     if n == 0:
         return ParsedBatch(KEYED_BATCH_SCHEMA.empty_table())
-    fast = _fast_columns(raw, shape)
-    if fast is not None:
-        bad: dict[int, tuple[str | None, str]] = {}
-        ts_arr, ts_bad = _timestamps(fast.column(shape.ts_field).combine_chunks(), tz=tz, strs=None)
-        for i, reason in ts_bad.items():
-            bad[i] = (shape.ts_field, reason)
-        ent = fast.column(shape.entity_field).combine_chunks()
-        if shape.metric_field and shape.value_field:
-            parts: list[tuple[pa.Array | None, pa.Array, pa.Array, pa.Array]] = [
-                (
-                    None,
-                    ent,
-                    fast.column(shape.metric_field).combine_chunks(),
-                    fast.column(shape.value_field).combine_chunks(),
-                )
-            ]
-        else:
-            parts = [
-                (None, ent, pa.repeat(pa.scalar(f, pa.string()), n), fast.column(f).combine_chunks())
-                for f in shape.value_fields
-            ]
-        return _assemble(raw, shape, n, ts_arr, parts, bad)
-    return _parse_careful(raw, shape, tz=tz)
+    if cols is None:
+        cols = _json_columns(raw.records, shape)
+        if cols is not None and not _usable(cols, shape):
+            cols = None
+    if cols is None:
+        return _parse_careful(raw, shape, tz=tz)
+    bad: dict[int, tuple[str | None, str]] = {}
+    ts_arr, ts_bad = _fast_timestamps(cols[shape.ts_field], tz)
+    for i, reason in ts_bad.items():
+        bad[i] = (shape.ts_field, reason)
+    ent = cols[shape.entity_field]
+    if shape.metric_field and shape.value_field:
+        parts: list[tuple[pa.Array | None, pa.Array, pa.Array, pa.Array]] = [
+            (None, ent, cols[shape.metric_field], cols[shape.value_field])
+        ]
+    else:
+        parts = [(None, ent, pa.repeat(pa.scalar(f, pa.string()), n), cols[f]) for f in shape.value_fields]
+    return _assemble(raw, shape, n, ts_arr, parts, bad)
 
 
 def _parse_careful(raw: RawBatch, shape: RouteShape, *, tz: str | None) -> ParsedBatch:

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from gridpulse.errors import IngestError, RowError
 
 __all__ = ["JsonArraySplitter", "LineBlockSplitter", "NdjsonSplitter", "RawBatch", "Splitter"]
@@ -71,20 +73,52 @@ class _LineStream:
 
 
 class NdjsonSplitter(_LineStream):
-    """Splits NDJSON into records; blank lines are skipped but counted."""
+    """Splits NDJSON into records; blank lines are skipped but counted.
 
-    def __init__(self, batch_rows: int) -> None:
+    With `blocks=True`, a run of lines that are all records (each starts with `{`) comes as one
+    block instead, with its line and record numbers, and is split only if its parse needs the
+    records (gridpulse.ingest.parse): most bodies are never cut into an object per line.
+    """
+
+    def __init__(self, batch_rows: int, *, blocks: bool = False) -> None:
         self.batch_rows = batch_rows
+        self.blocks = blocks
         self._tail = b""
         self._line = 0
         self._record = 0
         self._records: list[bytes] = []
         self._lines: list[int] = []
+        self._pending: list[bytes] = []
+        self._pending_lines = 0
 
     def feed(self, chunk: bytes) -> Iterator[RawBatch]:
         whole = self._whole_lines(chunk)
-        if whole is not None:
+        if whole is None:
+            return
+        if not self.blocks:
             yield from self._take(whole.split(b"\n"))
+            return
+        self._pending.append(whole)
+        self._pending_lines += _newlines(whole) + 1
+        while self._pending_lines >= self.batch_rows:
+            yield from self._flush_block(self.batch_rows)
+
+    def _flush_block(self, max_lines: int | None = None) -> Iterator[RawBatch]:
+        """The pending lines as one block, or their first `max_lines` (memory follows batch_rows)."""
+        block = self._pending[0] if len(self._pending) == 1 else b"\n".join(self._pending)
+        n = self._pending_lines
+        self._pending, self._pending_lines = [], 0
+        if max_lines is not None and max_lines < n:
+            cut = int(np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)[max_lines - 1])
+            self._pending, self._pending_lines = [block[cut + 1 :]], n - max_lines
+            block, n = block[:cut], max_lines
+        if not _all_start_with_brace(block):
+            yield from self._take(block.split(b"\n"))
+            yield from self.drain_records()
+            return
+        yield RawBatch((), range(self._line + 1, self._line + 1 + n), self._record + 1, block=block)
+        self._line += n
+        self._record += n
 
     def _take(self, lines: list[bytes]) -> Iterator[RawBatch]:
         pos = 0
@@ -110,15 +144,41 @@ class NdjsonSplitter(_LineStream):
         self._records, self._lines = [], []
         return batch
 
+    def drain_records(self) -> Iterator[RawBatch]:
+        if self._records:
+            yield self._flush()
+
     def has_records(self) -> bool:
-        return bool(self._records)
+        return bool(self._records) or bool(self._pending)
+
+    def drain(self) -> Iterator[RawBatch]:
+        """The complete records received so far, without waiting for a full batch (streams)."""
+        if self._pending:
+            yield from self._flush_block()
+        yield from self.drain_records()
 
     def close(self) -> Iterator[RawBatch]:
         if self._tail.strip():
-            yield from self._take([self._tail])
+            if self.blocks:
+                self._pending.append(self._tail)
+                self._pending_lines += 1
+            else:
+                yield from self._take([self._tail])
         self._tail = b""
-        if self._records:
-            yield self._flush()
+        yield from self.drain()
+
+
+def _all_start_with_brace(block: bytes) -> bool:
+    """Whether every line of the block starts with `{`: then none is blank, each is a record."""
+    raw = np.frombuffer(block, dtype=np.uint8)
+    if not len(raw) or raw[0] != 0x7B or raw[-1] == 10:  # an empty last line
+        return False
+    return bool(np.all(raw[np.flatnonzero(raw == 10) + 1] == 0x7B))
+
+
+def _newlines(data: bytes) -> int:
+    """How many newlines `data` holds (numpy counts 3 MB in a quarter of bytes.count's time)."""
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 10))
 
 
 class LineBlockSplitter(_LineStream):
@@ -137,7 +197,7 @@ class LineBlockSplitter(_LineStream):
         if whole is None:
             return
         self._pending.append(whole)
-        self._pending_lines += whole.count(b"\n") + 1
+        self._pending_lines += _newlines(whole) + 1
         if self._pending_lines >= self.batch_rows:
             yield self._flush()
 

@@ -30,7 +30,7 @@ async def _ingest(request: Request, route: str, fmt: BodyFormat, on_error: OnErr
     shape = SHAPES[route]
     report = await ingest_stream(
         request.stream(),
-        splitter=NdjsonSplitter(settings.ingest.batch_rows)
+        splitter=NdjsonSplitter(settings.ingest.batch_rows, blocks=True)
         if fmt is BodyFormat.NDJSON
         else JsonArraySplitter(settings.ingest.batch_rows),
         parse=json_parser(shape, route_tz),
