@@ -88,10 +88,12 @@ def test_what_the_comma_cut_cannot_prove_goes_to_the_json_reader(line: bytes) ->
     assert read_flat_block(_block(line, GOOD), 2, METER) is None
 
 
-def _parse_body(body: bytes, shape: str, *, blocks: bool, cut: int, batch_rows: int = 3) -> list[ParsedBatch]:
+def _parse_body(
+    body: bytes, shape: str, *, blocks: bool, cut: int, batch_rows: int = 3, tz: str | None = None
+) -> list[ParsedBatch]:
     splitter = NdjsonSplitter(batch_rows, blocks=blocks)
     raws = [*splitter.feed(body[:cut]), *splitter.feed(body[cut:]), *splitter.close()]
-    return [parse_batch(raw, SHAPES[shape], tz=None) for raw in raws]
+    return [parse_batch(raw, SHAPES[shape], tz=tz) for raw in raws]
 
 
 def _outcome(parsed: list[ParsedBatch]) -> tuple[list[object], ...]:
@@ -107,17 +109,21 @@ BODIES = {
     "a naive timestamp": _block(GOOD, b'{"ts":"2024-01-01T00:15:00","meter_id":"m-2","kwh":1}', GOOD),
     "an empty entity": _block(GOOD, b'{"ts":"2024-01-01T00:15:00Z","meter_id":"  ","kwh":1}', GOOD),
     "blank lines": _block(GOOD, b"", GOOD, b"   ", GOOD, GOOD, b"", GOOD),
+    "all naive, a DST gap": _block(
+        *(b'{"ts":"2024-03-31T0%d:30:00","meter_id":"m-1","kwh":1}' % h for h in range(5))
+    ),
     **{f"then {name}": _block(GOOD, GOOD, line, GOOD, GOOD) for name, line in NOT_FLAT.items()},
 }
 
 
+@pytest.mark.parametrize("tz", [None, "Europe/Amsterdam"])
 @pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
-def test_blocks_give_the_same_rows_errors_and_counts_as_records(body: bytes) -> None:
+def test_blocks_give_the_same_rows_errors_and_counts_as_records(body: bytes, tz: str | None) -> None:
     """Line and record numbers of rejected rows, NULLs and points are those of the per-record path,
-    wherever the chunks of the body break."""
+    wherever the chunks of the body break, with or without a zone for naive timestamps."""
     for cut in {0, 1, len(body) // 3, len(body) // 2, len(body) - 1, len(body)}:
-        assert _outcome(_parse_body(body, "meter_usage", blocks=True, cut=cut)) == _outcome(
-            _parse_body(body, "meter_usage", blocks=False, cut=cut)
+        assert _outcome(_parse_body(body, "meter_usage", blocks=True, cut=cut, tz=tz)) == _outcome(
+            _parse_body(body, "meter_usage", blocks=False, cut=cut, tz=tz)
         ), cut
 
 
