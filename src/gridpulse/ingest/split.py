@@ -24,6 +24,8 @@ class RawBatch:
 
     Line protocol comes as a `block` instead: whole lines joined by newlines, the first being line
     `first_record`; `records` and `lines` stay empty, as nothing is split per line up front.
+    NDJSON can come as a block too (`NdjsonSplitter(blocks=True)`), every line a record: `lines`
+    then holds each line's number (a range) and `first_record` the first record's number.
     """
 
     records: Sequence[bytes]
