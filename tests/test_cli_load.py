@@ -418,7 +418,7 @@ def test_enerpos_energy_with_generic_flags_gives_the_readers_points(shared_datas
 
 
 def test_ausgrid_with_generic_flags_rejects_only_the_dst_slots_the_reader_repairs(
-    shared_datasets: Path, db: Any
+    shared_datasets: Path, db: Any, tmp_path: Path
 ) -> None:
     store, writer = db
     mapping = Mapping(
@@ -427,8 +427,10 @@ def test_ausgrid_with_generic_flags_rejects_only_the_dst_slots_the_reader_repair
         entity="ausgrid-c12",
         value_columns=(("GC", "consumption_kw"), ("GG", "pv_kw")),
     )
-    [report] = load_paths(writer, store, [shared_datasets / "ausgrid_solar_home_c12"], mapping)
+    rejects = tmp_path / "rejects.ndjson"  # never beside the shared dataset
+    [report] = load_paths(writer, store, [shared_datasets / "ausgrid_solar_home_c12"], mapping, rejects=rejects)
     assert (report.rows, report.rejected, report.points) == (17_568, 4, 2 * 17_564)
+    assert len(rejects.read_text().splitlines()) == 4
     got = read_all(store)[("meter", "ausgrid-c12", "consumption_kw")]
     expected = _reader_points("ausgrid_solar_home_c12", shared_datasets / "ausgrid_solar_home_c12")
     actual_reads = [

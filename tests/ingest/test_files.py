@@ -681,3 +681,23 @@ def test_series_metadata_in_a_parquet_file_is_used(db: Any, tmp_path: Path) -> N
     assert (s.unit, s.interval, s.tz, s.tags) == ("kW", timedelta(minutes=30), "Australia/Sydney", {"a": "b"})
     [row] = db[0].read(ReadingsQuery(s.series_id)).to_pylist()
     assert row["quality"] == 1
+
+
+def test_rejects_go_beside_the_input_unless_its_folder_is_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder without write bits is read-only for this purpose even to root (a shared data set)."""
+    from gridpulse.ingest.rejects import default_rejects_path
+
+    data, work = tmp_path / "data", tmp_path / "work"
+    data.mkdir()
+    work.mkdir()
+    monkeypatch.chdir(work)
+    source = data / "meters.csv"
+    source.write_text("ts,meter_id,kwh\n")
+    assert default_rejects_path(source) == data / "meters.csv.rejects.ndjson"
+    data.chmod(0o555)
+    try:
+        assert default_rejects_path(source) == work / "meters.csv.rejects.ndjson"
+    finally:
+        data.chmod(0o755)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import stat
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,9 +21,14 @@ __all__ = ["RejectsWriter", "default_rejects_path"]
 
 
 def default_rejects_path(path: Path) -> Path:
-    """`<file>.rejects.ndjson` beside the input, or in the working directory when that folder is read-only."""
+    """`<file>.rejects.ndjson` beside the input, or in the working directory when that folder is read-only.
+
+    A folder without write permission bits counts as read-only even for root, whom `access(2)`
+    lets write anywhere: shared or published data folders are marked that way.
+    """
     beside = path.with_name(path.name + ".rejects.ndjson")
-    if os.access(path.parent, os.W_OK):
+    writable_bits = path.parent.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    if writable_bits and os.access(path.parent, os.W_OK):
         return beside
     return Path.cwd() / beside.name
 
