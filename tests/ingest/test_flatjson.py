@@ -184,3 +184,45 @@ def test_a_block_whose_chunks_encode_differently_reads_whole() -> None:
     assert cols is not None
     ts = cols["ts"].to_pylist()
     assert ts[0] == "2024-01-01T00:00:00Z" and ts[-1] == "2024-01-01T00:00:29999Z" and len(ts) == 60_000
+
+
+# -- file loading: `gridpulse load` reads NDJSON blocks the same way, with any keys -------------------
+LOADER_BLOCKS = {
+    "meters": [GOOD, GOOD.replace(b"1.25", b"2"), GOOD.replace(b"m-1", b"m-2")],
+    "integers stay integers": [b'{"id":7,"ts":"2024-01-01T00:00:00Z","n":3}', b'{"id":8,"ts":"x","n":-0}'],
+    "integers and floats": [b'{"id":7,"v":3}', b'{"id":8,"v":2.5}', b'{"id":9,"v":1e3}'],
+    "an integer past int64": [b'{"id":7,"v":3}', b'{"id":8,"v":9223372036854775808}'],
+    "a null": [b'{"id":7,"v":3}', b'{"id":8,"v":null}'],
+    "a boolean": [b'{"id":7,"on":true}', b'{"id":8,"on":false}'],
+    "a string then a number": [b'{"id":"7","v":3}', b'{"id":8,"v":4}'],
+    "spaces": [b'{"id": 7, "v": 3}', b'{"id": 8, "v": 4}'],
+    "wide rows": [b'{"ts":"t%d","a":%d,"b":%d.5,"c":"x","d":"y%d"}' % (i, i, i, i % 3) for i in range(50)],
+}
+
+
+@pytest.mark.parametrize("lines", LOADER_BLOCKS.values(), ids=LOADER_BLOCKS.keys())
+def test_loader_blocks_give_the_columns_and_types_of_the_records_path(lines: list[bytes]) -> None:
+    from gridpulse.ingest.readers import _json_chunk, _raw_json_chunk
+    from gridpulse.ingest.split import RawBatch
+
+    block = _block(*lines)
+    numbers = range(3, 3 + len(lines))
+    fast = _raw_json_chunk(RawBatch((), numbers, 1, block=block), position=10)
+    slow = _json_chunk(lines, list(numbers), position=10)
+    assert fast.table.schema == slow.table.schema
+    assert fast.table.to_pylist() == slow.table.to_pylist()
+    assert fast.lines.tolist() == slow.lines.tolist() == list(numbers)
+    assert fast.present is not None and slow.present is not None
+    assert {k: v.tolist() for k, v in fast.present.items()} == {
+        k: v.tolist() for k, v in slow.present.items()
+    }
+    assert fast.records == slow.records
+    assert (fast.unreadable, fast.position) == (slow.unreadable, slow.position)
+
+
+def test_loader_reads_alike_meter_lines_without_a_json_parser() -> None:
+    from gridpulse.ingest.readers import _flat_json_chunk
+
+    chunk = _flat_json_chunk(_block(GOOD, GOOD.replace(b"m-1", b"m-2")), range(1, 3), position=0)
+    assert chunk is not None  # the fast path took it (the test above checks it agrees)
+    assert chunk.table.column("meter_id").to_pylist() == ["m-1", "m-2"]

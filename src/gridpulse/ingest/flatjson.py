@@ -30,6 +30,8 @@ __all__ = ["read_flat_block"]
 
 #: JSON's number grammar (RFC 8259 §6): no sign +, no leading zeros, no bare dot, no inf/nan.
 _JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+_JSON_INTEGER = r"-?(?:0|[1-9][0-9]*)"
+_NUMBERS = (pa.float64(), pa.int64())
 _PARSE = pa_csv.ParseOptions(delimiter=",", quote_char=False, escape_char=False)
 _LABEL = pa.dictionary(pa.int32(), pa.string())
 #: A string field with at most this many distinct values in a 1 MiB chunk of the block is read
@@ -53,7 +55,7 @@ def _layout(
         return None
     for name, value in doc.items():
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if is_number != (wanted[name] == pa.float64()) or (not is_number and not isinstance(value, str)):
+        if is_number != (wanted[name] in _NUMBERS) or (not is_number and not isinstance(value, str)):
             return None
     return [(name, wanted[name]) for name in doc]
 
@@ -69,13 +71,19 @@ def _string_cells(col: pa.Array, prefix: str, suffix: str) -> pa.Array | None:
     return pc.utf8_slice_codeunits(col, len(head), -len(tail))
 
 
-def _number_cells(col: pa.Array, prefix: str, suffix: str) -> pa.Array | None:
-    """`<prefix>number<suffix>` cells -> float64, or None when any is not a finite JSON number."""
+def _number_cells(col: pa.Array, prefix: str, suffix: str, *, integers: bool) -> pa.Array | None:
+    """`<prefix>number<suffix>` cells -> float64 (int64 when `integers` and every one is an
+    integer), or None when any is not a finite JSON number (or an integer past int64)."""
     pattern = "^" + _escape(prefix) + _JSON_NUMBER + _escape(suffix) + "$"
     if not pc.all(pc.match_substring_regex(col, pattern)).as_py():
         return None
     stop = -len(suffix) if suffix else np.iinfo(np.int32).max
     text = pc.utf8_slice_codeunits(col, len(prefix), stop)
+    if integers and pc.all(pc.match_substring_regex(text, "^" + _JSON_INTEGER + "$")).as_py():
+        try:
+            return text.cast(pa.int64())
+        except pa.ArrowInvalid:
+            return None
     values = text.cast(pa.float64())
     if not pc.all(pc.is_finite(values)).as_py():  # 1e999 is valid JSON but not a float64
         return None
@@ -95,8 +103,9 @@ def read_flat_block(
         block: whole lines joined by newlines, no trailing newline, no blank line.
         n_lines: the lines in the block (its newlines + 1).
         fields: every key a record must have, with the type its values come in: float64 (JSON
-            numbers), dictionary<int32, string> (strings that repeat, such as ids) or string
-            (other strings: they come dictionary-encoded when they repeat, plain otherwise).
+            numbers), int64 (JSON numbers: int64 when every one is an integer, as Arrow infers
+            them, float64 otherwise), dictionary<int32, string> (strings that repeat, such as
+            ids) or string (other strings: dictionary-encoded when they repeat, plain otherwise).
 
     Returns:
         name -> values, or None when any line is not such a record (the JSON reader then takes
@@ -124,7 +133,7 @@ def read_flat_block(
                 # numbers are read as text, checked against JSON's grammar, then converted; plain
                 # strings are left to the reader, which dictionary-encodes those that repeat
                 column_types={
-                    c: pa.string() if typ == pa.float64() else typ
+                    c: pa.string() if typ in _NUMBERS else typ
                     for c, (_, typ) in zip(names, layout, strict=True)
                     if typ != pa.string()
                 },
@@ -146,8 +155,8 @@ def read_flat_block(
         col = table.column(i).combine_chunks()
         if col.type not in (pa.string(), _LABEL):
             return None  # text that is not UTF-8 is read as binary
-        if typ == pa.float64():
-            values = _number_cells(col, prefix, suffix)
+        if typ in _NUMBERS:
+            values = _number_cells(col, prefix, suffix, integers=typ == pa.int64())
         elif isinstance(col, pa.DictionaryArray):  # the checks run once per distinct cell
             texts = _string_cells(col.dictionary, prefix, suffix)
             values = None if texts is None else pa.DictionaryArray.from_arrays(col.indices, texts)

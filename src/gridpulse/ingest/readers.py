@@ -32,8 +32,9 @@ import pyarrow.parquet as pq
 
 from gridpulse.errors import ConfigError, IngestError, RowError
 from gridpulse.ingest.csvlines import CsvLines, ScanningReader
+from gridpulse.ingest.flatjson import read_flat_block
 from gridpulse.ingest.parse import load_records
-from gridpulse.ingest.split import JsonArraySplitter, NdjsonSplitter
+from gridpulse.ingest.split import JsonArraySplitter, NdjsonSplitter, RawBatch
 from gridpulse.model import SeriesKey, SeriesMeta
 
 __all__ = [
@@ -375,14 +376,58 @@ class FileSource:
         if self.format == "json" and first.lstrip()[:1] == b"[":
             splitter = JsonArraySplitter(self.batch_rows)
         else:
-            splitter = NdjsonSplitter(self.batch_rows)
+            splitter = NdjsonSplitter(self.batch_rows, blocks=True)
         piece = first
         while piece:
             for raw in splitter.feed(piece):
-                yield _json_chunk(raw.records, raw.lines, self.position())
+                yield _raw_json_chunk(raw, self.position())
             piece = src.read(_READ_BYTES)
         for raw in splitter.close():
-            yield _json_chunk(raw.records, raw.lines, self.position())
+            yield _raw_json_chunk(raw, self.position())
+
+
+def _raw_json_chunk(raw: RawBatch, position: int) -> RawChunk:
+    """One batch of JSON records, or a block of NDJSON lines (read column by column when its
+    records are flat and alike, split into records otherwise)."""
+    if raw.block is None:
+        return _json_chunk(raw.records, raw.lines, position)
+    flat = _flat_json_chunk(raw.block, raw.lines, position)
+    return flat if flat is not None else _json_chunk(raw.block.split(b"\n"), raw.lines, position)
+
+
+def _flat_json_chunk(block: bytes, lines: Sequence[int], position: int) -> RawChunk | None:
+    """A block of NDJSON records with the first one's keys, in its order, and flat string or number
+    values (gridpulse.ingest.flatjson), with the columns and types _json_chunk gives the same
+    records; None when any line is otherwise."""
+    end = block.find(b"\n")
+    try:
+        first = orjson.loads(block if end < 0 else block[:end])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(first, dict) or not first:
+        return None
+    fields: list[tuple[str, pa.DataType]] = []
+    for key, value in first.items():
+        if isinstance(value, str):
+            fields.append((key, pa.string()))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            fields.append((key, pa.int64()))  # int64 when every value is an integer, as Arrow infers
+        else:
+            return None  # null, boolean, nested: the records path
+    cols = read_flat_block(block, len(lines), fields)
+    if cols is None:
+        return None
+    n = len(lines)
+    table = pa.table(
+        {k: v.dictionary_decode() if isinstance(v, pa.DictionaryArray) else v for k, v in cols.items()}
+    )
+    return RawChunk(
+        table,
+        np.asarray(lines, dtype=np.int64),
+        present={k: np.ones(n, dtype=bool) for k in cols},
+        records=block.split(b"\n"),
+        position=position,
+    )
 
 
 def _json_chunk(records: Sequence[bytes], lines: Sequence[int], position: int) -> RawChunk:
