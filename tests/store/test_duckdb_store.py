@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from gridpulse.errors import SchemaMismatch, StoreError, StoreUnavailable
 from gridpulse.ingest.writer import Writer
-from gridpulse.model import KEYED_BATCH_SCHEMA, SeriesMeta
+from gridpulse.model import KEYED_BATCH_SCHEMA, SeriesMeta, WriteResult
 from gridpulse.store import open_store
 from gridpulse.store.base import ReadingsQuery, WriteRequest
 from gridpulse.store.duckdb import DuckDBStore
@@ -156,6 +157,58 @@ def test_a_small_group_waits_for_a_request_still_on_its_way(tmp_path: Path) -> N
     assert [early.result(timeout=30).inserted, late.result(timeout=30).inserted] == [10, 10]
     assert writer.commits == 1
     writer.stop()
+    store.close()
+
+
+class _TakingStore(DuckDBStore):
+    """A DuckDB store that notes when it takes each request of a group, and can fail its next
+    group before taking any request."""
+
+    fail_next = False
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.taken: list[float] = []  # time.monotonic() of each request taken
+
+    def write_group(self, requests: Iterable[WriteRequest]) -> list[WriteResult]:
+        if self.fail_next:
+            self.fail_next = False
+            raise StoreError("the disk is full")  # before taking any request
+
+        def noted() -> Iterator[WriteRequest]:
+            for req in requests:
+                self.taken.append(time.monotonic())
+                yield req
+
+        return super().write_group(noted())
+
+
+def test_the_store_takes_a_groups_first_requests_while_the_last_is_on_its_way(tmp_path: Path) -> None:
+    """The store prepares what arrived in the open transaction while the group waits for an
+    announced producer; all of it commits once, when the group is complete."""
+    store = _TakingStore(f"duckdb:///{tmp_path / 's.duckdb'}")
+    writer = Writer(store, group_delay_s=10).start()
+    with writer.incoming():
+        early = writer.submit(_request(_rows("m-1", 10)))
+        time.sleep(0.2)
+        submitted_late = time.monotonic()
+        late = writer.submit(_request(_rows("m-2", 10)))
+    assert [early.result(timeout=30).inserted, late.result(timeout=30).inserted] == [10, 10]
+    assert store.taken[0] < submitted_late <= store.taken[1]
+    assert writer.commits == 1
+    writer.stop()
+    store.close()
+
+
+def test_a_group_the_store_fails_before_taking_any_request_is_retried_one_by_one(tmp_path: Path) -> None:
+    store = _TakingStore(f"duckdb:///{tmp_path / 's.duckdb'}")
+    store.fail_next = True  # the group fails; each request alone then goes through
+    writer = Writer(store)
+    futures = [writer.submit(_request(_rows(f"m-{i}", 5))) for i in range(3)]  # one group
+    writer.start()
+    assert [f.result(timeout=30).inserted for f in futures] == [5, 5, 5]
+    writer.stop()
+    assert store.stats()["points"] == 15
     store.close()
 
 

@@ -10,7 +10,10 @@ and producers announced with `incoming()` are still receiving or parsing, the wr
 to GROUP_DELAY_S for their requests. DuckDB appends a group of at least a row group (122,880
 rows) straight to the file, while smaller commits go through the WAL; with four HTTP clients
 of 50,000-row bodies, groups grew from 1.6 requests on average and commits took less time per
-row (benchmarks/README.md). A lone producer never waits: nobody else is announced.
+row (benchmarks/README.md). A lone producer never waits: nobody else is announced. The store
+takes each request of a group as it arrives: it prepares the first ones (series, dedup, the
+high-water split) in the open transaction while the group waits for the last, and commits once
+the group is complete (four HTTP writers: +8 % rows/s).
 
 Taps (`tap(select, deliver)`) see the committed rows without a second pass over them: `select` is
 applied to each batch as the store consumes it (a request's batches may be a one-shot spill
@@ -182,45 +185,59 @@ class Writer:
             item = self._queue.get()
             if item is _STOP:
                 return
-            group, stop_after = self._gather(item)
-            self._commit(group)
-            if stop_after:
+            stop_after = [False]
+            self._commit(self._arriving(item, stop_after))
+            if stop_after[0]:
                 return
 
-    def _gather(self, first: object) -> tuple[list[tuple[WriteRequest, Future[WriteResult]]], bool]:
-        """The group to commit: what is queued, plus, while it is small and producers are
-        announced, what arrives within GROUP_DELAY_S. Returns the group and whether to stop."""
-        group: list[tuple[WriteRequest, Future[WriteResult]]] = [first]  # type: ignore[list-item]
-        rows = _rows(first)
+    def _arriving(
+        self, first: object, stop_after: list[bool]
+    ) -> Iterator[tuple[WriteRequest, Future[WriteResult]]]:
+        """The group to commit, as it arrives: `first`, what is queued, plus, while the group is
+        small and producers are announced, what arrives within GROUP_DELAY_S. Sets stop_after[0]
+        when the stop sentinel comes (the group still commits)."""
+        yield first  # type: ignore[misc]
+        rows, n = _rows(first), 1
         deadline: float | None = None
-        while len(group) < self.max_group:
+        while n < self.max_group:
             try:
                 nxt = self._queue.get_nowait()
             except queue.Empty:
                 if rows >= GROUP_TARGET_ROWS or self._incoming == 0:
-                    break
+                    return
                 now = time.monotonic()
                 deadline = deadline if deadline is not None else now + self.group_delay_s
                 if now >= deadline:
-                    break
+                    return
                 try:
                     nxt = self._queue.get(timeout=min(_POLL_S, deadline - now))
                 except queue.Empty:
                     continue
             if nxt is _STOP:
-                return group, True
-            group.append(nxt)  # type: ignore[arg-type]
+                stop_after[0] = True
+                return
+            n += 1
             rows += _rows(nxt)
-        return group, False
+            yield nxt  # type: ignore[misc]
 
-    def _commit(self, group: list[tuple[WriteRequest, Future[WriteResult]]]) -> None:
-        requests = [req for req, _ in group]
+    def _commit(self, entries: Iterable[tuple[WriteRequest, Future[WriteResult]]]) -> None:
+        """Commit `entries` as one group. They may still be arriving (`_arriving`): the store takes
+        each request as it comes, so it prepares the first ones while the last are parsed."""
+        pending = iter(entries)
+        group: list[tuple[WriteRequest, Future[WriteResult]]] = []
         kept: list[list[pa.Table]] = [[] for _ in self._taps]
+
+        def requests() -> Iterator[WriteRequest]:
+            for entry in pending:
+                group.append(entry)
+                req = entry[0]
+                # a tapped copy: the original stays as it was for the one-by-one retry
+                yield replace(req, batches=self._tapped(req.batches, kept)) if self._taps else req
+
         try:
-            # tapped copies: the originals stay as they were for the one-by-one retry
-            tapped = [replace(r, batches=self._tapped(r.batches, kept)) for r in requests] if self._taps else requests
-            results = self.store.write_group(tapped)
+            results = self.store.write_group(requests())
         except BaseException as exc:
+            group.extend(pending)  # those the store had not taken when it failed
             if len(group) == 1:
                 group[0][1].set_exception(exc)
                 return
@@ -228,8 +245,9 @@ class Writer:
             for one in group:
                 self._commit([one])
             return
+        committed = [req for req, _ in group]
         self.commits += 1
-        self._note_rate(_count(requests, results))
+        self._note_rate(_count(committed, results))
         # taps first: once a client has its 2xx, whoever taps (the alert rules) has the rows
         for (_, deliver), rows in zip(self._taps, kept, strict=True):
             if rows:
@@ -241,7 +259,7 @@ class Writer:
             fut.set_result(res)
         for cb in self._callbacks:
             try:
-                cb(requests, results)
+                cb(committed, results)
             except Exception:
                 log.exception("commit callback %r failed", cb)
 

@@ -316,8 +316,11 @@ class Store(Protocol):
         """Flush and release the store (checkpoint, close connections)."""
 
     # --- writing (called from the single writer thread) ---
-    def write_group(self, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+    def write_group(self, requests: Iterable[WriteRequest]) -> list[WriteResult]:
         """Commit several requests in one transaction and return one result per request.
+
+        `requests` may still be arriving (a generator): each is written as it comes, the commit
+        follows the last.
 
         Raises:
             StoreError: the transaction failed; nothing of any request is stored.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -403,7 +403,7 @@ class DuckDBStore(RecordKeeping):
             now = self._last_commit_at + timedelta(microseconds=1)
         return now
 
-    def write_group(self, requests: Sequence[WriteRequest]) -> list[WriteResult]:
+    def write_group(self, requests: Iterable[WriteRequest]) -> list[WriteResult]:
         if self._read_only:
             raise StoreError("this store was opened read-only")
         with self._write_lock:
