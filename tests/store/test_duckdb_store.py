@@ -212,6 +212,52 @@ def test_a_group_the_store_fails_before_taking_any_request_is_retried_one_by_one
     store.close()
 
 
+def _boom(key: object) -> SeriesMeta:
+    raise RuntimeError("bad metadata")
+
+
+def test_a_one_shot_request_in_a_failed_group_fails_rather_than_commits_empty(tmp_path: Path) -> None:
+    """A request whose batches were read by the failed group attempt cannot be retried: it is
+    answered with an error (nothing of it stored), never acknowledged with its rows lost."""
+    store = open_store(f"duckdb:///{tmp_path / 's.duckdb'}")
+    writer = Writer(store)
+    one_shot = writer.submit(WriteRequest(iter([_rows("m-1", 5)]), lambda key: SeriesMeta()))
+    bad = writer.submit(WriteRequest([_rows("m-2", 5)], _boom))
+    good = writer.submit(_request(_rows("m-3", 5)))
+    writer.start()
+    with pytest.raises(StoreError, match="send it again"):
+        one_shot.result(timeout=10)
+    with pytest.raises(RuntimeError, match="bad metadata"):
+        bad.result(timeout=10)
+    assert good.result(timeout=10).inserted == 5
+    writer.stop()
+    assert store.stats()["points"] == 5
+    store.close()
+
+
+@pytest.mark.parametrize("spill_bytes", [1 << 30, 1], ids=["in memory", "spilled"])
+def test_a_buffered_request_in_a_failed_group_is_retried_whole(tmp_path: Path, spill_bytes: int) -> None:
+    """An HTTP body's batches (RequestBuffer) are read again from the start by the retry."""
+    from gridpulse.ingest.buffer import RequestBuffer
+
+    store = open_store(f"duckdb:///{tmp_path / 's.duckdb'}")
+    buffer = RequestBuffer(tmp_path / "spill", spill_bytes)
+    for k in range(3):
+        buffer.add(_rows("m-1", 10, T0 + timedelta(days=k)))
+    assert buffer.spilled == (spill_bytes == 1)
+    writer = Writer(store)
+    body = writer.submit(WriteRequest(buffer.batches(target_rows=10), lambda key: SeriesMeta()))
+    bad = writer.submit(WriteRequest([_rows("m-2", 5)], _boom))
+    writer.start()
+    assert body.result(timeout=10).inserted == 30
+    with pytest.raises(RuntimeError, match="bad metadata"):
+        bad.result(timeout=10)
+    writer.stop()
+    buffer.discard()
+    assert store.stats()["points"] == 30
+    store.close()
+
+
 def test_a_lone_producer_never_waits_for_the_commit_delay(tmp_path: Path) -> None:
     store = open_store(f"duckdb:///{tmp_path / 's.duckdb'}")
     writer = Writer(store, group_delay_s=60).start()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,6 +30,7 @@ class RequestBuffer:
         self._mem_bytes = 0
         self._path: Path | None = None
         self._sink: pa.ipc.RecordBatchFileWriter | None = None
+        self._sealed = False
         self.rows = 0
 
     def add(self, table: pa.Table) -> None:
@@ -63,9 +64,16 @@ class RequestBuffer:
     def spilled(self) -> bool:
         return self._path is not None
 
-    def batches(self, *, target_rows: int = 250_000) -> Iterator[pa.Table]:
+    def batches(self, *, target_rows: int = 250_000) -> Iterable[pa.Table]:
         """The batches in order, joined up to about `target_rows` (the store appends faster in
-        bigger pieces); read from the spill file a piece at a time when spilled."""
+        bigger pieces); read from the spill file a piece at a time when spilled.
+
+        Each iteration reads them from the start: a group commit that fails is retried request by
+        request, and this request's rows must be there again.
+        """
+        return _Rereadable(lambda: self._joined(target_rows))
+
+    def _joined(self, target_rows: int) -> Iterator[pa.Table]:
         pending: list[pa.Table] = []
         rows = 0
         for table in self._stored():
@@ -81,7 +89,9 @@ class RequestBuffer:
         if self._sink is None:
             yield from self._tables
             return
-        self._sink.close()
+        if not self._sealed:  # the first read seals the file; a retry reads it again
+            self._sink.close()
+            self._sealed = True
         assert self._path is not None
         # a plain file, not a memory map: mapped pages would stay resident until the request ends
         with pa.OSFile(str(self._path)) as src:
@@ -91,9 +101,19 @@ class RequestBuffer:
 
     def discard(self) -> None:
         """Drop everything, removing the spill file."""
-        if self._sink is not None:
+        if self._sink is not None and not self._sealed:
             with contextlib.suppress(OSError, pa.ArrowInvalid):
                 self._sink.close()
         if self._path is not None:
             self._path.unlink(missing_ok=True)
-        self._tables, self._sink, self._path = [], None, None
+        self._tables, self._sink, self._path, self._sealed = [], None, None, False
+
+
+class _Rereadable:
+    """An iterable that starts over on every iteration (each makes a fresh iterator)."""
+
+    def __init__(self, start: Callable[[], Iterator[pa.Table]]) -> None:
+        self._start = start
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        return self._start()

@@ -237,12 +237,22 @@ class Writer:
         try:
             results = self.store.write_group(requests())
         except BaseException as exc:
+            taken = len(group)
             group.extend(pending)  # those the store had not taken when it failed
             if len(group) == 1:
                 group[0][1].set_exception(exc)
                 return
             log.warning("group commit of %d requests failed (%s); retrying one by one", len(group), exc)
-            for one in group:
+            for i, one in enumerate(group):
+                if i < taken and _one_shot(one[0].batches):
+                    # its rows were read by the failed attempt and cannot be read again: fail it
+                    # (nothing of it is stored) rather than commit it empty
+                    one[1].set_exception(
+                        StoreError(
+                            f"write failed with its group, nothing of it was stored ({exc}); send it again"
+                        )
+                    )
+                    continue
                 self._commit([one])
             return
         committed = [req for req, _ in group]
@@ -318,6 +328,12 @@ def _count(requests: Sequence[WriteRequest], results: Sequence[WriteResult]) -> 
     if points:
         metrics.INGEST_LAST_COMMIT.set(time.time())
     return points
+
+
+def _one_shot(batches: Iterable[pa.Table]) -> bool:
+    """Whether the batches can be read only once (an iterator; lists and RequestBuffer's batches
+    start over on every read)."""
+    return iter(batches) is batches
 
 
 def _rows(item: object) -> int:
