@@ -26,14 +26,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-__all__ = ["read_flat_block"]
+__all__ = ["LABEL", "read_flat_block"]
 
 #: JSON's number grammar (RFC 8259 §6): no sign +, no leading zeros, no bare dot, no inf/nan.
 _JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 _JSON_INTEGER = r"-?(?:0|[1-9][0-9]*)"
 _NUMBERS = (pa.float64(), pa.int64())
 _PARSE = pa_csv.ParseOptions(delimiter=",", quote_char=False, escape_char=False)
-_LABEL = pa.dictionary(pa.int32(), pa.string())
+#: Strings that repeat (ids, metric names): read dictionary-encoded.
+LABEL = pa.dictionary(pa.int32(), pa.string())
 #: A string field with at most this many distinct values in a 1 MiB chunk of the block is read
 #: dictionary-encoded and checked (and its timestamps converted) once per distinct value: a
 #: fleet's body repeats each interval's timestamp once per meter. One meter's history, all
@@ -153,7 +154,7 @@ def read_flat_block(
         prefix = ("{" if i == 0 else "") + orjson.dumps(name).decode() + ":"
         suffix = "}" if i == last else ""
         col = table.column(i).combine_chunks()
-        if col.type not in (pa.string(), _LABEL):
+        if col.type not in (pa.string(), LABEL):
             return None  # text that is not UTF-8 is read as binary
         if typ in _NUMBERS:
             values = _number_cells(col, prefix, suffix, integers=typ == pa.int64())

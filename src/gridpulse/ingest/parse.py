@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from gridpulse.errors import RowError
-from gridpulse.ingest.flatjson import read_flat_block
+from gridpulse.ingest.flatjson import LABEL, read_flat_block
 from gridpulse.ingest.shapes import RouteShape
 from gridpulse.ingest.split import RawBatch
 from gridpulse.model import (
@@ -237,9 +237,6 @@ def _entity_ids(raw: list[Any], name: str, bad: dict[int, tuple[str | None, str]
 _JSON_BLOCK_BYTES = 1 << 18
 
 
-_LABEL = pa.dictionary(pa.int32(), pa.string())
-
-
 def _fast_fields(shape: RouteShape) -> list[tuple[str, pa.DataType]]:
     """The fields the fast paths read, with their JSON type: strings, and float64 values."""
     fields = [(shape.ts_field, pa.string()), (shape.entity_field, pa.string())]
@@ -321,11 +318,10 @@ def parse_batch(raw: RawBatch, shape: RouteShape, *, tz: str | None) -> ParsedBa
     """
     cols: dict[str, pa.Array] | None = None
     if raw.block is not None:
-        n = len(raw.lines)
         # ids and metric names repeat: read dictionary-encoded, checked once per distinct text
         labels = (shape.entity_field, shape.metric_field)
-        flat = [(name, _LABEL if name in labels else typ) for name, typ in _fast_fields(shape)]
-        cols = read_flat_block(raw.block, n, flat)
+        flat = [(name, LABEL if name in labels else typ) for name, typ in _fast_fields(shape)]
+        cols = read_flat_block(raw.block, len(raw.lines), flat)
         if cols is None or not _usable(cols, shape):
             raw, cols = RawBatch(raw.block.split(b"\n"), raw.lines, raw.first_record), None
     n = len(raw.records) if raw.block is None else len(raw.lines)

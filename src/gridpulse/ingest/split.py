@@ -110,11 +110,13 @@ class NdjsonSplitter(_LineStream):
         block = self._pending[0] if len(self._pending) == 1 else b"\n".join(self._pending)
         n = self._pending_lines
         self._pending, self._pending_lines = [], 0
+        raw = np.frombuffer(block, dtype=np.uint8)
+        newlines = np.flatnonzero(raw == 10)  # found once: for the cut and for the brace check
         if max_lines is not None and max_lines < n:
-            cut = int(np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)[max_lines - 1])
+            cut = int(newlines[max_lines - 1])
             self._pending, self._pending_lines = [block[cut + 1 :]], n - max_lines
-            block, n = block[:cut], max_lines
-        if not _all_start_with_brace(block):
+            block, raw, newlines, n = block[:cut], raw[:cut], newlines[: max_lines - 1], max_lines
+        if not _all_start_with_brace(raw, newlines):
             yield from self._take(block.split(b"\n"))
             yield from self.drain_records()
             return
@@ -170,12 +172,12 @@ class NdjsonSplitter(_LineStream):
         yield from self.drain()
 
 
-def _all_start_with_brace(block: bytes) -> bool:
-    """Whether every line of the block starts with `{`: then none is blank, each is a record."""
-    raw = np.frombuffer(block, dtype=np.uint8)
+def _all_start_with_brace(raw: np.ndarray, newlines: np.ndarray) -> bool:
+    """Whether every line of a block (its bytes, and where its newlines are) starts with `{`:
+    then none is blank, each is a record."""
     if not len(raw) or raw[0] != 0x7B or raw[-1] == 10:  # an empty last line
         return False
-    return bool(np.all(raw[np.flatnonzero(raw == 10) + 1] == 0x7B))
+    return bool(np.all(raw[newlines + 1] == 0x7B))
 
 
 def _newlines(data: bytes) -> int:
