@@ -49,8 +49,11 @@ def _write(store: Store, *tables: pa.Table) -> None:
             WriteRequest(
                 list(tables),
                 # nyc's interval is unknown: it keeps 15-minute rollups; ams's points are its own
+                # (ams-2 is another meter like ams)
                 lambda key: SeriesMeta(
-                    unit="kWh", interval=INTERVALS[key.entity_id], tz=ZONES[key.entity_id]
+                    unit="kWh",
+                    interval=INTERVALS[key.entity_id.split("-")[0]],
+                    tz=ZONES[key.entity_id.split("-")[0]],
                 ),
             )
         ]
@@ -306,6 +309,12 @@ def test_totals_sum_the_series_per_bucket_as_python_does(store: Store, resolutio
     got = store.read_totals(ids, resolution=resolution, agg=Agg.SUM, tz="UTC", explain=explain)
     assert set(got.column("group").to_pylist()) == {0}
     _close(_as_dict(got), _raw_sums(store, ids, bucket))
+    # ams and nyc are every meter's kWh: a fleet, whose totals are kept per bucket
+    assert ("FROM rollup_fleet" in explain[0][0]) is (resolution is not Resolution.RAW)
+    # one of them alone is no fleet: its buckets are summed from its rollups
+    explain.clear()
+    one = store.read_totals(ids[:1], resolution=resolution, agg=Agg.SUM, tz="UTC", explain=explain)
+    _close(_as_dict(one), _raw_sums(store, ids[:1], bucket))
     assert ("FROM rollups" in explain[0][0]) is (resolution is not Resolution.RAW)
 
 
@@ -330,6 +339,123 @@ def test_totals_by_group_and_after_a_late_write(fresh_store: Store) -> None:
     # series left out of `groups` are left out of the sums
     only = store.read_totals([ams, nyc], resolution=Resolution.DAY, tz="UTC", groups={ams: 1})
     assert set(only.column("group").to_pylist()) == {1}
+
+
+# ------------------------------------------------------------------------------ fleet totals
+def _utc_day(ts: datetime) -> datetime:
+    return datetime(ts.year, ts.month, ts.day, tzinfo=UTC)
+
+
+def _fleet_day_totals(store: Store, ids: list[int]) -> tuple[pa.Table, str]:
+    explain: list[tuple[str, list[Any]]] = []
+    got = store.read_totals(ids, resolution=Resolution.DAY, agg=Agg.SUM, tz="UTC", explain=explain)
+    return got, explain[0][0]
+
+
+def test_fleet_totals_follow_late_writes_revisions_and_a_new_series(fresh_store: Store) -> None:
+    store = fresh_store
+    store.refresh_rollups()
+    ams, nyc = _sid(store, "ams"), _sid(store, "nyc")
+    # a late row into nyc's gap and a revision of an old value: stale until the refresh, so the
+    # fleet is summed from rollups and points; then from its refreshed totals
+    late = _rows("nyc", T0 + timedelta(minutes=15 * 450), 3, step=timedelta(minutes=15), value=lambda i: 7.0)
+    revised = _rows("ams", T0 + timedelta(minutes=15 * 9), 1, step=timedelta(minutes=15), value=lambda i: 42.0)
+    _write(store, late, revised)
+    got, sql = _fleet_day_totals(store, [ams, nyc])
+    assert "rollup_fleet" not in sql and "FROM points" in sql
+    _close(_as_dict(got), _raw_sums(store, [ams, nyc], _utc_day))
+    store.refresh_rollups()
+    got, sql = _fleet_day_totals(store, [ams, nyc])
+    assert "FROM rollup_fleet" in sql
+    _close(_as_dict(got), _raw_sums(store, [ams, nyc], _utc_day))
+    # a third meter joins the fleet: the two old ids are no longer all of it
+    _write(store, _rows("ams-2", T0 + timedelta(days=3), 200, step=timedelta(minutes=15), value=lambda i: 0.5))
+    store.refresh_rollups()
+    new = _sid(store, "ams-2")
+    got, sql = _fleet_day_totals(store, [ams, nyc])
+    assert "rollup_fleet" not in sql
+    _close(_as_dict(got), _raw_sums(store, [ams, nyc], _utc_day))
+    got, sql = _fleet_day_totals(store, [ams, nyc, new])
+    assert "FROM rollup_fleet" in sql
+    _close(_as_dict(got), _raw_sums(store, [ams, nyc, new], _utc_day))
+    # the same whole fleet given as one group of `groups`
+    grouped = store.read_totals(
+        [ams, nyc, new], resolution=Resolution.DAY, tz="UTC", groups={ams: 4, nyc: 4, new: 4}
+    )
+    assert set(grouped.column("group").to_pylist()) == {4}
+    _close(_as_dict(grouped), _raw_sums(store, [ams, nyc, new], _utc_day))
+
+
+def test_fleet_totals_of_kinds_and_metrics_are_apart(fresh_store: Store) -> None:
+    store = fresh_store
+    other = _rows("ams", T0, 96, step=timedelta(minutes=15), value=lambda i: 1000.0)
+    other = other.set_column(other.schema.get_field_index("metric"), "metric", pa.array(["kvarh"] * 96))
+    _write(store, other)
+    store.refresh_rollups()
+    ids = [_sid(store, "nyc"), *(s.series_id for s in store.list_series(SeriesFilter(entity_id="ams", metric="kwh")))]
+    got, sql = _fleet_day_totals(store, ids)
+    assert "FROM rollup_fleet" in sql
+    _close(_as_dict(got), _raw_sums(store, ids, _utc_day))  # kvarh is not in the kWh totals
+
+
+def test_fleet_totals_lose_what_retention_takes_from_the_rollups(tmp_path: Path) -> None:
+    from gridpulse.store.retention import RetentionPolicy, plan_expiry
+
+    store = _filled(tmp_path / "r.duckdb")
+    try:
+        store.refresh_rollups()
+        ams, nyc = _sid(store, "ams"), _sid(store, "nyc")
+        before, _ = _fleet_day_totals(store, [ams, nyc])
+        # only ams's rollups before April go: the fleet's March days hold nyc's alone
+        (s,) = store.list_series(SeriesFilter(entity_id="ams"))
+        policy = RetentionPolicy(raw_days={"*": 20}, rollup_days={"*": 25})
+        report = store.expire(plan_expiry([s], policy, datetime(2024, 4, 29, tzinfo=UTC)))
+        assert report.rollup_rows[ams] > 0
+        got, sql = _fleet_day_totals(store, [ams, nyc])
+        assert "FROM rollup_fleet" in sql
+
+        def day_sums(sid: int) -> dict[datetime, tuple[float | None, int, int]]:
+            t = store.read_totals([sid], resolution=Resolution.DAY, tz="UTC")
+            return _as_dict(t)
+
+        want: dict[datetime, list[Any]] = {}
+        for sid in (ams, nyc):
+            for day, (value, count, series) in day_sums(sid).items():
+                row = want.setdefault(day, [None, 0, 0])
+                if value is not None:
+                    row[0] = (row[0] or 0.0) + value
+                row[1] += count
+                row[2] += series
+        _close(_as_dict(got), {d: (v[0], v[1], v[2]) for d, v in sorted(want.items())})
+        assert _as_dict(got) != _as_dict(before)
+    finally:
+        store.close()
+
+
+def test_a_store_of_schema_10_gets_its_fleet_totals_at_upgrade(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "r.duckdb"
+    store = _filled(path)
+    store.refresh_rollups()
+    ids = [_sid(store, "ams"), _sid(store, "nyc")]
+    store.close()
+    con = duckdb.connect(str(path))  # as schema 10 left it: rollups, no fleet totals
+    con.execute("DROP TABLE rollup_fleet")
+    con.execute("DELETE FROM schema_version WHERE version = 11")
+    con.close()
+    ro = open_store(f"duckdb:///{path}", read_only=True)  # not migrated: totals from the rollups
+    got, sql = _fleet_day_totals(ro, ids)
+    assert "rollup_fleet" not in sql and "FROM rollups" in sql
+    _close(_as_dict(got), _raw_sums(ro, ids, _utc_day))
+    ro.close()
+    store = open_store(f"duckdb:///{path}")
+    try:
+        got, sql = _fleet_day_totals(store, ids)
+        assert "FROM rollup_fleet" in sql
+        _close(_as_dict(got), _raw_sums(store, ids, _utc_day))
+    finally:
+        store.close()
 
 
 # ------------------------------------------------------------------------------ analytics on buckets

@@ -13,11 +13,19 @@ multiple of the width; local day and month in the series' zone or UTC), and the 
 ends on bucket boundaries. Even then, a series with a dirty range overlapping the query is read
 from its points, in the same statement (the store's read SQL). Sums agree with the raw query up
 to floating-point summation order.
+
+Fleet totals (`rollup_fleet`): per grain, entity kind, metric and bucket, the sum of every such
+series' bucket sums, with the counts a total reports. A total over a whole fleet ("every meter's
+kWh per hour") then reads one row per bucket instead of one per series and bucket (a week of
+1,000 meters: 168 rows, not 168,000). They are recomputed from the rollups in the same
+transaction that rewrites the rollups under them (refresh, retention), so they are never staler
+than the rollups.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +40,7 @@ from gridpulse.timeutil import offsets_minutes, zone
 __all__ = [
     "ESTIMATED_SINCE",
     "ESTIMATED_SQL",
+    "FLEET_SINCE",
     "MAX_AT_SQL",
     "MAX_EST_SQL",
     "MIN_AT_SQL",
@@ -39,9 +48,11 @@ __all__ = [
     "Grain",
     "RefreshStats",
     "RollupRead",
+    "fleet_read_sql",
     "plan_read",
     "read_sql",
     "refresh",
+    "refresh_fleet",
     "zone_fits",
 ]
 
@@ -103,6 +114,8 @@ _SPAN_SQL = {
 ESTIMATED_SQL = "count({value}) FILTER (WHERE {q} = 1)"
 #: the schema version whose rollups count estimates as above and flag estimated extremes (schema.py)
 ESTIMATED_SINCE = 9
+#: the schema version that keeps fleet totals (rollup_fleet)
+FLEET_SINCE = 11
 #: when a bucket's extreme first happened (ties go to the earliest instant, as in the analytics)
 MIN_AT_SQL = "arg_min({ts}, ({value}, epoch_us({ts}))) FILTER (WHERE {value} IS NOT NULL)"
 MAX_AT_SQL = "arg_max({ts}, ({value}, -epoch_us({ts}))) FILTER (WHERE {value} IS NOT NULL)"
@@ -211,6 +224,11 @@ def refresh(con: duckdb.DuckDBPyConnection) -> RefreshStats:
                     [int(grain)],
                 ).fetchall()
                 written += int(inserted[0][0]) if inserted else 0
+                spans = con.execute(
+                    """SELECT DISTINCT s.entity_kind, s.metric, x.lo, x.hi
+                       FROM gp_span x JOIN series s ON s.series_id = x.series_id"""
+                ).fetchall()
+                refresh_fleet(con, grain, spans)
             con.execute("DROP TABLE IF EXISTS gp_span")
         finally:
             con.unregister("gp_ranges")
@@ -226,6 +244,60 @@ def refresh(con: duckdb.DuckDBPyConnection) -> RefreshStats:
         rows=written,
         watermark=int(watermark),
     )
+
+
+def _fleet_spans(spans: Iterable[tuple[str, str, datetime, datetime]]) -> pa.Table:
+    """(kind, metric, lo, hi) spans -> the same instants as non-overlapping spans per fleet: the
+    statements below then match each bucket to at most one span with a few comparisons."""
+    out: dict[str, list[Any]] = {"kind": [], "metric": [], "lo": [], "hi": []}
+    for kind, metric, lo, hi in sorted(spans):
+        if out["kind"] and (out["kind"][-1], out["metric"][-1]) == (kind, metric) and lo <= out["hi"][-1]:
+            out["hi"][-1] = max(out["hi"][-1], hi)
+            continue
+        for col, v in zip(out, (kind, metric, lo, hi), strict=True):
+            out[col].append(v)
+    return pa.table(
+        {
+            "kind": pa.array(out["kind"], pa.string()),
+            "metric": pa.array(out["metric"], pa.string()),
+            "lo": pa.array(out["lo"], pa.timestamp("us")),
+            "hi": pa.array(out["hi"], pa.timestamp("us")),
+        }
+    )
+
+
+def refresh_fleet(
+    con: duckdb.DuckDBPyConnection, grain: Grain, spans: Iterable[tuple[str, str, datetime, datetime]]
+) -> None:
+    """Recompute the fleet totals of `grain` for the buckets starting in the spans (entity kind,
+    metric, lo, hi: [lo, hi) naive UTC) from the rollups as they are now, in `con`'s transaction.
+    Call it after rewriting or deleting those rollups."""
+    table = _fleet_spans(spans)
+    if not table.num_rows:
+        return
+    con.register("gp_fleet_span", table)
+    try:
+        match = """EXISTS (SELECT 1 FROM gp_fleet_span t WHERE t.kind = {kind} AND t.metric = {metric}
+                           AND {bucket} >= t.lo AND {bucket} < t.hi)"""
+        con.execute(
+            "DELETE FROM rollup_fleet WHERE grain = ? AND "
+            + match.format(kind="rollup_fleet.entity_kind", metric="rollup_fleet.metric", bucket="rollup_fleet.bucket"),
+            [int(grain)],
+        ).fetchall()
+        # the outer bounds let the scan skip row groups before matching spans row by row
+        con.execute(
+            f"""INSERT INTO rollup_fleet
+                SELECT ?, s.entity_kind, s.metric, r.bucket, sum(r.sum), sum(r.count), count(r.sum),
+                       sum(r.rows), sum(r.estimated)
+                FROM rollups r JOIN series s ON s.series_id = r.series_id
+                WHERE r.grain = ? AND r.bucket >= ? AND r.bucket < ?
+                  AND {match.format(kind="s.entity_kind", metric="s.metric", bucket="r.bucket")}
+                GROUP BY s.entity_kind, s.metric, r.bucket
+                ORDER BY r.bucket, s.entity_kind, s.metric""",
+            [int(grain), int(grain), min(table.column("lo").to_pylist()), max(table.column("hi").to_pylist())],
+        ).fetchall()
+    finally:
+        con.unregister("gp_fleet_span")
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -397,3 +469,20 @@ def read_sql(
             f"FROM rollups r WHERE r.grain = ? AND {where} GROUP BY {group}"
         )
     return sql, [*plan.params, int(plan.grain), *params]
+
+
+def fleet_read_sql(
+    plan: RollupRead, agg: Agg, fleet: tuple[str, str], where: str, params: list[Any], group: int
+) -> tuple[str, list[Any]] | None:
+    """SELECT "group", ts, value, count, series, nulls, estimated (the store's totals) of every
+    series of one (entity kind, metric) from the fleet totals, rows matching `where` (on r)
+    unordered; None when they cannot say it: only sums kept as they are (one rollup row per
+    output bucket), as `series` counts the series with a value in each bucket."""
+    if not plan.one_row or agg is not Agg.SUM:
+        return None
+    sql = (
+        f'SELECT {int(group)}::INTEGER AS "group", {plan.bucket_sql} AS ts, r.sum AS value, r.count AS count, '
+        "r.series AS series, (r.rows - r.count)::BIGINT AS nulls, r.estimated AS estimated "
+        f"FROM rollup_fleet r WHERE r.grain = ? AND r.entity_kind = ? AND r.metric = ? AND {where}"
+    )
+    return sql, [*plan.params, int(plan.grain), fleet[0], fleet[1], *params]

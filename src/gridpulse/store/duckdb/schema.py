@@ -280,8 +280,31 @@ _V10 = [
         detail VARCHAR NOT NULL DEFAULT '{}')""",
 ]
 
+# Fleet totals (store/duckdb/rollups.py): per grain, entity kind, metric and bucket the sum of
+# every such series' rollup sums, so a total over a whole fleet reads one row per bucket. `series`
+# counts the series with a value in the bucket; `rows` and `count` are the rollups' summed.
+_V11 = [
+    """CREATE TABLE IF NOT EXISTS rollup_fleet (
+        grain TINYINT NOT NULL,
+        entity_kind VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        bucket TIMESTAMP NOT NULL,
+        sum DOUBLE,
+        count BIGINT NOT NULL,
+        series BIGINT NOT NULL,
+        rows BIGINT NOT NULL,
+        estimated BIGINT)""",
+    """INSERT INTO rollup_fleet
+       SELECT r.grain, s.entity_kind, s.metric, r.bucket, sum(r.sum), sum(r.count), count(r.sum),
+              sum(r.rows), sum(r.estimated)
+       FROM rollups r JOIN series s ON s.series_id = r.series_id
+       GROUP BY r.grain, s.entity_kind, s.metric, r.bucket
+       ORDER BY r.grain, r.bucket, s.entity_kind, s.metric""",
+]
+
 #: (version, statements), applied in order; each version in one transaction.
 MIGRATIONS: list[tuple[int, list[str]]] = [
-    (1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6), (7, _V7), (8, _V8), (9, _V9), (10, _V10)
+    (1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6), (7, _V7), (8, _V8), (9, _V9), (10, _V10),
+    (11, _V11),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -308,6 +308,7 @@ class DuckDBStore(RecordKeeping):
         self._has_alerts = True  # alert rules, alerts, silences (schema 6)
         self._has_jobs = True  # job runs and source state (schema 7)
         self._has_checks = True  # forecast monitoring checks (schema 10)
+        self._has_fleet = True  # fleet totals (schema 11)
         if not read_only:
             self._migrate()
         else:
@@ -316,6 +317,7 @@ class DuckDBStore(RecordKeeping):
             self._has_checks = version >= monitoring_sql.SCHEMA_SINCE
             self._has_quality = version >= anomaly_sql.SCHEMA_SINCE
             self._rollups_count_estimates = version >= rollups.ESTIMATED_SINCE
+            self._has_fleet = version >= rollups.FLEET_SINCE
             self._has_alerts = version >= alert_sql.SCHEMA_SINCE
             self._has_jobs = version >= job_sql.SCHEMA_SINCE
         self._load_caches()
@@ -886,15 +888,7 @@ class DuckDBStore(RecordKeeping):
         plan = rollups.plan_read(resolution, agg, tz, zones, start, end, coarsest_interval_s=coarsest)
         if plan is None or not ids or not self._rollups_count_estimates:
             return from_points(ids)
-        stale: set[int] = set()
-        if not clean:  # written since the last refresh, maybe
-            dirty, dirty_params = _overlapping(start, end, lo="ts_min", hi="ts_max")
-            rows = con.execute(
-                "SELECT DISTINCT series_id FROM rollup_dirty"
-                + (f" WHERE {' AND '.join(dirty)}" if dirty else ""),
-                dirty_params,
-            ).fetchall()
-            stale = {int(r[0]) for r in rows}.intersection(ids.array.tolist())
+        stale = self._stale(con, clean, ids, start, end)
         fresh: Sequence[int] = [i for i in ids if i not in stale] if stale else ids
         parts: list[tuple[str, list[Any]]] = []
         if fresh:
@@ -908,6 +902,50 @@ class DuckDBStore(RecordKeeping):
         if stale:
             parts.append(from_points(sorted(stale)))
         return " UNION ALL ".join(p[0] for p in parts), [x for p in parts for x in p[1]]
+
+    @staticmethod
+    def _stale(
+        con: duckdb.DuckDBPyConnection, clean: bool, ids: SeriesIds, start: datetime | None, end: datetime | None
+    ) -> set[int]:
+        """The series among `ids` written in [start, end) since the last refresh, in `con`'s
+        snapshot (none when `clean`: that snapshot surely has nothing stale)."""
+        if clean:
+            return set()
+        dirty, dirty_params = _overlapping(start, end, lo="ts_min", hi="ts_max")
+        rows = con.execute(
+            "SELECT DISTINCT series_id FROM rollup_dirty" + (f" WHERE {' AND '.join(dirty)}" if dirty else ""),
+            dirty_params,
+        ).fetchall()
+        return {int(r[0]) for r in rows}.intersection(ids.array.tolist())
+
+    def _fleet_sql(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        clean: bool,
+        ids: SeriesIds,
+        resolution: Resolution,
+        agg: Agg,
+        tz: str,
+        start: datetime | None,
+        end: datetime | None,
+        group: int,
+    ) -> tuple[str, list[Any]] | None:
+        """The totals of `ids` from the fleet totals, when the ids are a whole fleet (every series
+        of one kind and metric), its rollups answer the read and none of them is stale; else None."""
+        if not self._has_fleet or not self._rollups_count_estimates or resolution is Resolution.RAW:
+            return None
+        fleet = self._catalogue.fleet_of(ids)
+        if fleet is None:
+            return None
+        zones, coarsest = self._catalogue.zones_and_coarsest(ids)
+        plan = rollups.plan_read(resolution, agg, tz, zones, start, end, coarsest_interval_s=coarsest)
+        if plan is None:
+            return None
+        r_where, r_params = _overlapping(start, end, lo="r.bucket", hi="r.bucket")
+        found = rollups.fleet_read_sql(plan, agg, fleet, " AND ".join(["TRUE", *r_where]), r_params, group)
+        if found is None or self._stale(con, clean, ids, start, end):
+            return None
+        return found
 
     def read(self, query: ReadingsQuery, *, explain: list[tuple[str, list[Any]]] | None = None) -> pa.Table:
         what = f"reading series {query.series_id}"
@@ -982,6 +1020,11 @@ class DuckDBStore(RecordKeeping):
         )
 
         def build(con: duckdb.DuckDBPyConnection, clean: bool) -> tuple[str, list[Any]]:
+            if len(codes) == 1:  # one group: a whole fleet's totals may be kept already
+                whole = ids if isinstance(ids, SeriesIds) else SeriesIds(ids)
+                fleet = self._fleet_sql(con, clean, whole, resolution, agg, tz, start, end, next(iter(codes)))
+                if fleet is not None:
+                    return fleet
             if resolution is Resolution.RAW:
                 where, rng = _overlapping(start, end, lo="ts", hi="ts")
                 cond, id_params = _ids_sql("series_id", ids)
@@ -1059,6 +1102,14 @@ class DuckDBStore(RecordKeeping):
                             f"""DELETE FROM {table} USING gp_cut c WHERE {table}.series_id = c.series_id
                                 AND {table}.{col} < c.{cutoff}::TIMESTAMP"""
                         ).fetchall()
+                    # the fleets whose rollups went: their totals before the latest cut, again
+                    spans = con.execute(
+                        """SELECT s.entity_kind, s.metric, TIMESTAMP '0001-01-01', max(c.rollups_before::TIMESTAMP)
+                           FROM gp_cut c JOIN series s ON s.series_id = c.series_id
+                           WHERE c.rollups_before IS NOT NULL GROUP BY 1, 2"""
+                    ).fetchall()
+                    for grain in rollups.Grain:
+                        rollups.refresh_fleet(con, grain, spans)
                     con.execute(
                         """UPDATE series SET raw_floor = greatest(coalesce(series.raw_floor, c.raw_before::TIMESTAMP),
                                                                  c.raw_before::TIMESTAMP)
