@@ -34,6 +34,7 @@ batch_rows = 1000
 spill_bytes = 4096
 max_listed_rejects = 5
 timezones = { meter_usage = "Europe/Amsterdam", telemetry = "America/New_York" }
+warm_up_streams = 0
 
 [ilp]
 enabled = false
@@ -198,7 +199,8 @@ def test_defaults(tmp_path: Path) -> None:
         "server": {"host": "127.0.0.1", "port": 7001, "extra_ports": [7002], "max_body_bytes": 2 * 1024**3},
         "store": {"data_dir": "./data", "url": "", "memory_limit": "", "max_transaction_rows": 1_000_000,
                   "keep_freed_mb": 256},
-        "ingest": {"batch_rows": 50_000, "spill_bytes": 32 * 1024**2, "max_listed_rejects": 1000, "timezones": {}},
+        "ingest": {"batch_rows": 50_000, "spill_bytes": 32 * 1024**2, "max_listed_rejects": 1000, "timezones": {},
+                   "warm_up_streams": 4},
         "ilp": {"enabled": True, "tcp_port": 9009},
         "auth": {"tokens": {}},
         "demo": {"load": False, "days": 35, "datasets_dir": "../shared/datasets"},
@@ -234,7 +236,8 @@ def test_toml_file_sets_every_option(tmp_path: Path) -> None:
         "store": {"data_dir": "/srv/gridpulse", "url": "duckdb:///srv/gridpulse/other.duckdb", "memory_limit": "2GB",
                   "max_transaction_rows": 5000, "keep_freed_mb": 64},
         "ingest": {"batch_rows": 1000, "spill_bytes": 4096, "max_listed_rejects": 5,
-                   "timezones": {"meter_usage": "Europe/Amsterdam", "telemetry": "America/New_York"}},
+                   "timezones": {"meter_usage": "Europe/Amsterdam", "telemetry": "America/New_York"},
+                   "warm_up_streams": 0},
         "ilp": {"enabled": False, "tcp_port": 9100},
         "auth": {"tokens": {"s3cret": "read,write", "feeder": "write:meter_usage"}},
         "demo": {"load": True, "days": 7, "datasets_dir": "/data/public"},

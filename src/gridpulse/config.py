@@ -116,6 +116,13 @@ class IngestSettings:
     timezones: dict[str, str] = _opt(
         {}, "IANA zone per ingest route for naive timestamps, e.g. {meter_usage = 'Europe/Amsterdam'}."
     )
+    warm_up_streams: int = _opt(
+        4,
+        "`gridpulse serve` parses this many synthetic bodies of batch_rows lines of each format at once "
+        "before it listens (nothing is stored), so the first bodies after a start are parsed as fast as "
+        "the rest. Set it to the writers you expect; 0: off.",
+        min=0,
+    )
 
 
 @dataclass(frozen=True)

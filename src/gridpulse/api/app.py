@@ -28,7 +28,7 @@ from gridpulse.api.routes import sources as source_routes
 from gridpulse.config import Settings
 from gridpulse.demo_load import load_demo_once
 from gridpulse.ingest.ilp_tcp import LineProtocolServer
-from gridpulse.ingest.warmup import warm_up_parsers
+from gridpulse.ingest.warmup import warm_up_parsers, warm_up_streams
 from gridpulse.ingest.writer import Writer
 from gridpulse.jobs.anomalies import scheduled_scan
 from gridpulse.jobs.forecasts import scheduled_forecasts
@@ -112,18 +112,26 @@ def _start_jobs(settings: Settings, store: Store, writer: Writer | None = None) 
 
 
 def create_app(
-    settings: Settings, store: Store | None = None, *, ilp_socket: socket.socket | None = None
+    settings: Settings,
+    store: Store | None = None,
+    *,
+    ilp_socket: socket.socket | None = None,
+    warm_up: bool = False,
 ) -> FastAPI:
     """The gridpulse HTTP app on `store` (opened from settings at start-up when None).
 
     The app owns the writer thread; a store it opened itself it also closes at shutdown. With
     `ilp_socket` (bound by the caller) it also takes line protocol over TCP on that socket.
+    With `warm_up`, start-up parses `ingest.warm_up_streams` full-size bodies of each format
+    first (`gridpulse serve` asks for it; tests' apps start without).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         warm_up_parsers()  # the lazy imports of the parsers, before the first request rather than in it
+        if warm_up:  # and full-size bodies on the worker threads the first requests will use
+            await warm_up_streams(settings.ingest.batch_rows, settings.ingest.warm_up_streams)
         st_store = store or open_store(settings.store_url, store_options(settings))
         writer = Writer(st_store)
         alerts: AlertEngine | None = None

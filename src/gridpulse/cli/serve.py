@@ -66,7 +66,7 @@ def run_server(settings: Settings) -> None:
 
     from gridpulse.api.app import create_app
 
-    app = create_app(settings, ilp_socket=ilp_sock)
+    app = create_app(settings, ilp_socket=ilp_sock, warm_up=True)
     # log_config=None: uvicorn's own lines go through the root handler configure_logging set up;
     # the access log is gridpulse's (api/observe.py), with the route template and request id
     config = uvicorn.Config(

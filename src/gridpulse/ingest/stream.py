@@ -34,6 +34,7 @@ __all__ = [
     "ingest_stream",
     "json_parser",
     "meta_for_shape",
+    "parse_stream",
 ]
 
 
@@ -131,9 +132,10 @@ def _cut_and_parse(splitter: Splitter, parse: BatchParser, chunks: list[bytes] |
     return [parse(raw) for raw in raws]
 
 
-async def _parsed(
+async def parse_stream(
     chunks: AsyncIterator[bytes], splitter: Splitter, parse: BatchParser
 ) -> AsyncIterator[ParsedBatch]:
+    """The parsed batches of a body arriving in chunks, cut and parsed on worker threads."""
     async for group in _gathered(chunks, _HAND_OFF_BYTES):
         for parsed in await asyncio.to_thread(_cut_and_parse, splitter, parse, group):
             yield parsed
@@ -199,7 +201,7 @@ async def ingest_stream(
     try:
         # announced while the body arrives: the writer may hold a small group a moment for it
         with writer.incoming():
-            async for parsed in _parsed(_limited(chunks, max_body_bytes, body), splitter, parse):
+            async for parsed in parse_stream(_limited(chunks, max_body_bytes, body), splitter, parse):
                 report.rows += parsed.rows
                 report.ignored_fields += parsed.ignored_fields
                 if parsed.errors:
