@@ -28,6 +28,7 @@ from typing import cast
 from gridpulse import metrics
 from gridpulse.ingest.lineprotocol import parse_line_batch
 from gridpulse.ingest.parse import ParsedBatch
+from gridpulse.ingest.parse_pool import in_parse_thread
 from gridpulse.ingest.split import LineBlockSplitter
 from gridpulse.ingest.writer import Writer
 from gridpulse.model import SeriesMeta, WriteResult
@@ -223,7 +224,7 @@ class _Connection(asyncio.Protocol):
         if chunk:
             metrics.INGEST_BYTES.labels("lp_tcp").inc(len(chunk))
         with self.server.writer.incoming():
-            parsed_blocks = await asyncio.to_thread(self.server.cut_and_parse, self.splitter, chunk)
+            parsed_blocks = await in_parse_thread(self.server.cut_and_parse, self.splitter, chunk)
             submitted = [
                 self.server.submit(parsed, self.peer, self._logged, received_at=received_at)
                 for parsed in parsed_blocks

@@ -20,6 +20,7 @@ from gridpulse.config import Settings
 from gridpulse.errors import IngestError, PayloadTooLarge, RowError
 from gridpulse.ingest.buffer import RequestBuffer
 from gridpulse.ingest.parse import ParsedBatch, parse_batch
+from gridpulse.ingest.parse_pool import in_parse_thread
 from gridpulse.ingest.shapes import RouteShape, unit_for_metric
 from gridpulse.ingest.split import RawBatch, Splitter
 from gridpulse.ingest.writer import Writer
@@ -137,9 +138,9 @@ async def parse_stream(
 ) -> AsyncIterator[ParsedBatch]:
     """The parsed batches of a body arriving in chunks, cut and parsed on worker threads."""
     async for group in _gathered(chunks, _HAND_OFF_BYTES):
-        for parsed in await asyncio.to_thread(_cut_and_parse, splitter, parse, group):
+        for parsed in await in_parse_thread(_cut_and_parse, splitter, parse, group):
             yield parsed
-    for parsed in await asyncio.to_thread(_cut_and_parse, splitter, parse, None):
+    for parsed in await in_parse_thread(_cut_and_parse, splitter, parse, None):
         yield parsed
 
 
