@@ -226,3 +226,46 @@ def test_loader_reads_alike_meter_lines_without_a_json_parser() -> None:
     chunk = _flat_json_chunk(_block(GOOD, GOOD.replace(b"m-1", b"m-2")), range(1, 3), position=0)
     assert chunk is not None  # the fast path took it (the test above checks it agrees)
     assert chunk.table.column("meter_id").to_pylist() == ["m-1", "m-2"]
+
+
+# -- repeating numbers: read dictionary-encoded and checked once per distinct value ----------------
+def _fleet_block(values: list[bytes], *extra: bytes) -> list[bytes]:
+    """A fleet's body: every meter at each instant, its readings taken from `values` in turn."""
+    lines = [
+        b'{"ts":"2024-01-01T%02d:00:00Z","meter_id":"m-%d","kwh":%s}' % (h, m, values[(h * 100 + m) % len(values)])
+        for h in range(24)
+        for m in range(100)
+    ]
+    return [*lines[:1200], *extra, *lines[1200:]]
+
+
+def test_numbers_that_repeat_are_checked_once_each_and_read_exactly() -> None:
+    from gridpulse.ingest.flatjson import _repeating
+
+    values = [b"%d.%03d" % (i // 1000, i % 1000) for i in range(0, 5000, 37)]  # 136 readings
+    lines = _fleet_block(values)
+    block = _block(*lines)
+    assert _repeating(block, 2, len(lines))  # this block takes the dictionary path
+    cols = read_flat_block(block, len(lines), METER)
+    assert cols is not None and cols["kwh"].type == pa.float64()
+    assert cols["kwh"].to_pylist() == [float(line.rsplit(b":", 1)[1][:-1]) for line in lines]
+    # integers stay int64 when the field is read as integers (the loader's inference)
+    ints = _fleet_block([b"%d" % i for i in range(50)])
+    typed = [(name, pa.int64() if name == "kwh" else t) for name, t in METER]
+    got = read_flat_block(_block(*ints), len(ints), typed)
+    assert got is not None and got["kwh"].type == pa.int64()
+    assert got["kwh"].to_pylist() == [int(line.rsplit(b":", 1)[1][:-1]) for line in ints]
+    # all distinct: read plain
+    distinct = _fleet_block([b"%d.%04d" % (i // 10_000, i % 10_000) for i in range(2400)])
+    assert not _repeating(_block(*distinct), 2, len(distinct))
+    assert read_flat_block(_block(*distinct), len(distinct), METER) is not None
+
+
+@pytest.mark.parametrize("bad", [b"01", b"+1", b"1.", b".5", b"NaN", b"1e999", b"1,5", b'"1"'])
+def test_a_bad_number_among_repeating_ones_still_sends_the_block_to_the_json_reader(bad: bytes) -> None:
+    from gridpulse.ingest.flatjson import _repeating
+
+    lines = _fleet_block([b"0.25", b"1.5", b"2"], *[b'{"ts":"2024-01-02T00:00:00Z","meter_id":"m-9","kwh":%s}' % bad] * 3)
+    block = _block(*lines)
+    assert _repeating(block, 2, len(lines))
+    assert read_flat_block(block, len(lines), METER) is None
