@@ -204,3 +204,22 @@ def test_block_with_blank_lines_and_comments_takes_the_careful_path() -> None:
     batch = lp.parse_block(f"# header\nm x=1 {T}\n\nm x=oops {T}".encode(), 10, precision="s")
     assert len(points(batch)) == 1
     assert [(e.line, e.field) for e in batch.errors] == [(13, "x")]
+
+
+def test_blocks_naming_the_same_series_in_other_orders_get_each_row_right() -> None:
+    """A producer's bodies repeat their series keys: what is kept per key set (entities, codes,
+    metadata) must follow each block's own order of keys and rows."""
+    keys = ["meter_usage,meter_id=m-1", "meter_usage,meter_id=m-2,site=ams", "generation_output,plant_id=p-1"]
+    field = {"meter_usage": "kwh", "generation_output": "mw"}
+    for order in ([0, 1, 2], [2, 0, 1], [1, 1, 0], [2, 0, 1]):
+        lines = [f"{keys[k]} {field[keys[k].split(',')[0]]}={i + 0.5} {T + i}" for i, k in enumerate(order)]
+        batch = lp._parse_fast("\n".join(lines).encode(), len(lines), 1_000_000_000, NOW_NS)
+        assert batch is not None
+        want = []
+        for i, k in enumerate(order):
+            kind, entity = {0: ("meter", "m-1"), 1: ("meter", "m-2"), 2: ("plant", "p-1")}[k]
+            want.append((kind, entity, "kwh" if kind == "meter" else "mw", ts(T + i), i + 0.5))
+        assert points(batch) == want
+        assert set(batch.meta) == {SeriesKey(w[0], w[1], w[2]) for w in want}
+        if 1 in order:
+            assert batch.meta[SeriesKey("meter", "m-2", "kwh")].tags == {"site": "ams"}

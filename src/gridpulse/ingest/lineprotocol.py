@@ -165,6 +165,13 @@ def _entity(series_key: str) -> _Entity:
 
 
 @functools.lru_cache(maxsize=65536)
+# the same series batch after batch: their keys and metadata made once (frozen, shared)
+@functools.lru_cache(maxsize=65536)
+def _key_and_meta(series_key: str, metric: str) -> tuple[SeriesKey, SeriesMeta]:
+    ent = _entity(series_key)
+    return SeriesKey(ent.kind, ent.entity_id, metric), _meta(ent, metric)
+
+
 def _meta(ent: _Entity, metric: str) -> SeriesMeta:
     units = dict(ent.units)
     return SeriesMeta(
@@ -270,7 +277,7 @@ def _assemble(
     ignored: int,
 ) -> LineBatch:
     """Points (one per numeric field) -> keyed batch, resolving each distinct series key once."""
-    entities = [_entity_or_none(k) for k in keys]
+    entities, kinds, entity_ids = _key_columns(tuple(keys))
     key_idx = key_idx.astype(np.int32, copy=False)
     # narrow layouts (telemetry,device_id=..,metric_name=X value=1): the tag names the metric
     tagged = [(j, e) for j, e in enumerate(entities) if e is not None and e.metric_tag is not None]
@@ -285,8 +292,8 @@ def _assemble(
     metric_dict = metrics if pa.types.is_dictionary(metrics.type) else pc.dictionary_encode(metrics)
     table = pa.Table.from_arrays(
         [
-            _per_key_column([e.kind if e else "" for e in entities], key_idx),
-            _per_key_column([e.entity_id if e else "" for e in entities], key_idx),
+            pa.DictionaryArray.from_arrays(pa.array(kinds[0][key_idx]), kinds[1]),
+            pa.DictionaryArray.from_arrays(pa.array(entity_ids[0][key_idx]), entity_ids[1]),
             metric_dict,
             pa.array(ts_us, pa.int64()).cast(pa.timestamp("us")).cast(TS_TYPE),
             pa.array(values, pa.float64()),
@@ -298,21 +305,41 @@ def _assemble(
         table = table.filter(pa.array(rows_ok))
     meta: dict[SeriesKey, SeriesMeta] = {}
     names = metric_dict.dictionary.to_pylist()
-    pair = np.unique(
-        key_idx.astype(np.int64) * len(names) + metric_dict.indices.to_numpy(zero_copy_only=False)
-    )
+    # the (series key, metric) pairs present: marked in a table of all of them (a sort of the
+    # 50,000 pairs took 1 ms), then each one's key and metadata from the cache
+    seen = np.zeros(len(keys) * len(names), dtype=bool)
+    seen[key_idx.astype(np.int64) * len(names) + metric_dict.indices.to_numpy(zero_copy_only=False)] = True
+    pair = np.flatnonzero(seen)
     for j, m in zip((pair // len(names)).tolist(), (pair % len(names)).tolist(), strict=True):
-        e = entities[j]
-        if e is not None:
-            meta[SeriesKey(e.kind, e.entity_id, names[m])] = _meta(e, names[m])
+        if entities[j] is not None:
+            key, series_meta = _key_and_meta(keys[j], names[m])
+            meta[key] = series_meta
     return ParsedBatch(table=table, errors=errors, nulls=0, rows=lines, meta=meta, ignored_fields=ignored)
 
 
-def _per_key_column(per_key: list[str], key_idx: np.ndarray) -> pa.DictionaryArray:
-    """A row column from one value per series key, dictionary-encoded without repeated values."""
+_PerKey = tuple[np.ndarray, pa.Array]
+
+
+# a producer's bodies name the same series keys again and again: their entities and the code of
+# each key in the kind and entity columns are worked out once per set of keys (1,000 keys: 1.3 ms);
+# a few sets are kept (one per steady writer), each up to a block's keys of memory
+@functools.lru_cache(maxsize=32)
+def _key_columns(keys: tuple[str, ...]) -> tuple[list[_Entity | None], _PerKey, _PerKey]:
+    entities = [_entity_or_none(k) for k in keys]
+    return (
+        entities,
+        _per_key_codes([e.kind if e else "" for e in entities]),
+        _per_key_codes([e.entity_id if e else "" for e in entities]),
+    )
+
+
+def _per_key_codes(per_key: list[str]) -> _PerKey:
+    """One value per series key -> each key's code and the distinct values (a row column is
+    codes[key_idx] over that dictionary)."""
     codes: dict[str, int] = {}
     of_key = np.array([codes.setdefault(v, len(codes)) for v in per_key], dtype=np.int32)
-    return pa.DictionaryArray.from_arrays(pa.array(of_key[key_idx]), pa.array(list(codes), pa.string()))
+    of_key.flags.writeable = False  # shared by every batch with these keys
+    return of_key, pa.array(list(codes), pa.string())
 
 
 def _parse_careful(
