@@ -164,7 +164,6 @@ def _entity(series_key: str) -> _Entity:
     return _Entity(measurement, entity_id, None, None, tuple(sorted(tags)), (), None)
 
 
-@functools.lru_cache(maxsize=65536)
 # the same series batch after batch: their keys and metadata made once (frozen, shared)
 @functools.lru_cache(maxsize=65536)
 def _key_and_meta(series_key: str, metric: str) -> tuple[SeriesKey, SeriesMeta]:
