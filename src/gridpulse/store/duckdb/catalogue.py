@@ -18,7 +18,6 @@ from operator import attrgetter
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 import pyarrow as pa
 
@@ -121,9 +120,6 @@ class SeriesCatalogue:
         # analysis asks for the same fleet again and again (1,000 meters: 0.15 ms per scan), and
         # the group keeps the facts a read of it plans by (ids, units, zones, intervals)
         self._groups: dict[tuple[object, ...], SeriesGroup] = {}
-        # (entity kind, metric) -> every such series' id, sorted, with the state it was built
-        # from (a reader racing an add must not keep ids of the state before it)
-        self._fleets: tuple[tuple[Series, ...], dict[tuple[str, str], npt.NDArray[np.int64]]] | None = None
         self.add(series)
 
     def add(self, series: Iterable[Series]) -> None:
@@ -216,21 +212,11 @@ class SeriesCatalogue:
         first = self._by_id.get(int(series_ids[0]))
         if first is None:
             return None
-        ordered = self._ordered
-        built = self._fleets
-        if built is None or built[0] is not ordered:
-            built = self._fleets = (ordered, self._fleet_ids(ordered))
-        key = (first.key.entity_kind, first.key.metric)
+        kind, metric = first.key.entity_kind, first.key.metric
+        # the fleet is the group of that kind and metric, kept until a series is added
+        fleet = self.group(SeriesFilter(entity_kind=kind, metric=metric)).ids.array
         ids = series_ids.array if isinstance(series_ids, SeriesIds) else np.unique(np.asarray(series_ids, np.int64))
-        fleet = built[1].get(key)
-        return key if fleet is not None and np.array_equal(fleet, ids) else None
-
-    @staticmethod
-    def _fleet_ids(ordered: Sequence[Series]) -> dict[tuple[str, str], npt.NDArray[np.int64]]:
-        ids: dict[tuple[str, str], list[int]] = {}
-        for s in ordered:
-            ids.setdefault((s.key.entity_kind, s.key.metric), []).append(s.series_id)
-        return {k: np.unique(np.asarray(v, np.int64)) for k, v in ids.items()}
+        return (kind, metric) if np.array_equal(fleet, ids) else None
 
     def zones_and_coarsest(self, series_ids: Sequence[int]) -> tuple[frozenset[str], int | None]:
         """The zones of the series, and their largest nominal interval in seconds (None when one
