@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -86,22 +87,62 @@ class SeriesNames:
     Attributes:
         ids: series ids (int32).
         entity_kind, entity_id, metric: each series' key parts (string), in the order of ids.
+        position: position[series_id] is that series' index in ids, -1 for an id not among
+            them; None when the ids are too sparse for a table (see `series_names`).
     """
 
     ids: pa.Array
     entity_kind: pa.Array
     entity_id: pa.Array
     metric: pa.Array
+    position: np.ndarray | None = None
+
+
+#: a dense id -> position table is kept when it has at most this many slots per series (ids of
+#: one kind and metric are mostly created together: 1,000 meters are ids 1-1000)
+_DENSE_SLOTS_PER_SERIES = 8
+
+
+def _positions(ids: list[int]) -> np.ndarray | None:
+    """position[id] = index of id in ids (-1 elsewhere), as the narrowest signed integer type that
+    holds the positions; None when the ids span more than _DENSE_SLOTS_PER_SERIES slots each."""
+    if not ids or min(ids) < 0:
+        return None
+    top = max(ids)
+    if top >= _DENSE_SLOTS_PER_SERIES * len(ids) + 1024:
+        return None
+    kind = np.int16 if len(ids) < np.iinfo(np.int16).max else np.int32
+    position = np.full(top + 1, -1, dtype=kind)
+    position[np.asarray(ids)] = np.arange(len(ids), dtype=kind)
+    return position
 
 
 def series_names(series: Sequence[Series]) -> SeriesNames:
     """The series' ids and key parts as Arrow arrays."""
+    ids = [s.series_id for s in series]
     return SeriesNames(
-        pa.array([s.series_id for s in series], pa.int32()),
+        pa.array(ids, pa.int32()),
         pa.array([s.key.entity_kind for s in series], pa.string()),
         pa.array([s.key.entity_id for s in series], pa.string()),
         pa.array([s.key.metric for s in series], pa.string()),
+        _positions(ids),
     )
+
+
+#: answers of fewer rows look their series up by hash (numpy's calls cost more than they save)
+_GATHER_FROM_ROWS = 512
+
+
+def _series_positions(series_id: pa.ChunkedArray, names: SeriesNames) -> pa.Array:
+    """Each row's index into names' arrays (null for a series not among them)."""
+    if names.position is not None and series_id.null_count == 0 and len(series_id) >= _GATHER_FROM_ROWS:
+        ids = series_id.to_numpy()
+        if ids.min() >= 0 and ids.max() < len(names.position):
+            # a gather from the kept table: 30,000 rows in 0.05 ms where the hash lookup took 0.4
+            at = names.position[ids]
+            return pa.array(at, mask=at < 0) if (at < 0).any() else pa.array(at)
+    # one array: from_arrays takes a ChunkedArray too, but through Python objects (16 ms, not 0.2)
+    return pc.index_in(series_id.cast(pa.int32()), value_set=names.ids).combine_chunks()
 
 
 def with_series_names(table: pa.Table, series: Sequence[Series] | SeriesNames) -> pa.Table:
@@ -112,24 +153,44 @@ def with_series_names(table: pa.Table, series: Sequence[Series] | SeriesNames) -
     if "series_id" not in table.column_names:
         return table
     names = series if isinstance(series, SeriesNames) else series_names(series)
-    # one array: from_arrays takes a ChunkedArray too, but through Python objects (16 ms, not 0.2)
-    at = pc.index_in(table.column("series_id").cast(pa.int32()), value_set=names.ids).combine_chunks()
+    at = _series_positions(table.column("series_id"), names)
     few = len(at) < len(names.ids)
     pos = table.column_names.index("series_id") + 1
     for offset, (name, values) in enumerate(
         (("entity_kind", names.entity_kind), ("entity_id", names.entity_id), ("metric", names.metric))
     ):
-        column = values.take(at).dictionary_encode() if few else pa.DictionaryArray.from_arrays(at, values)
+        if few:
+            column = values.take(at).dictionary_encode()
+        else:  # the positions are in range by construction: no check of each index
+            column = pa.DictionaryArray.from_arrays(at, values, safe=False)
         table = table.add_column(pos + offset, name, column)
     return table
 
 
-def arrow_stream(table: pa.Table, head: Mapping[str, Any]) -> bytes:
-    """`table` as an Arrow IPC stream, `head` as JSON in its schema metadata under b"gridpulse"."""
+def arrow_stream(table: pa.Table, head: Mapping[str, Any]) -> memoryview:
+    """`table` as an Arrow IPC stream, `head` as JSON in its schema metadata under b"gridpulse".
+
+    A large table is sized first (a pass that copies nothing), then written once into a buffer of
+    that size: a growing stream reallocated and copied as it grew, and was copied again into
+    bytes (30,000 rows, 1.8 MB: 0.45 ms instead of 0.75). A small one is written in one pass (the
+    second pass cost more than the copies it saves). A memoryview, which Starlette's Response
+    sends as it is."""
     meta = dict(table.schema.metadata or {})
     meta[b"gridpulse"] = orjson.dumps(head)
     table = table.replace_schema_metadata(meta)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    if table.num_rows < _SIZED_FROM_ROWS:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return memoryview(sink.getvalue())
+    sizer = pa.MockOutputStream()
+    with pa.ipc.new_stream(sizer, table.schema) as writer:
         writer.write_table(table)
-    return bytes(sink.getvalue())
+    body = bytearray(sizer.size())
+    with pa.ipc.new_stream(pa.FixedSizeBufferWriter(pa.py_buffer(body)), table.schema) as writer:
+        writer.write_table(table)
+    return memoryview(body)
+
+
+#: tables of at least this many rows are sized before they are written (see arrow_stream)
+_SIZED_FROM_ROWS = 4096

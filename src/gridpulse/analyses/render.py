@@ -58,7 +58,7 @@ def answer(done: AnalysisRun, *, explain: bool) -> dict[str, Any]:
     return body
 
 
-def answer_arrow(done: AnalysisRun, *, explain: bool = False) -> bytes:
+def answer_arrow(done: AnalysisRun, *, explain: bool = False) -> memoryview:
     """The result table as an Arrow IPC stream, typed as computed (instants UTC, dates, floats),
     with each row's entity_kind, entity_id and metric next to its series_id. The schema
     metadata holds the rest of the JSON answer as JSON text under b"gridpulse": analysis,
