@@ -104,16 +104,16 @@ _DENSE_SLOTS_PER_SERIES = 8
 
 
 def _positions(ids: list[int]) -> np.ndarray | None:
-    """position[id] = index of id in ids (-1 elsewhere), as the narrowest signed integer type that
-    holds the positions; None when the ids span more than _DENSE_SLOTS_PER_SERIES slots each."""
+    """position[id] = index of id in ids (-1 elsewhere); None when the ids span more than
+    _DENSE_SLOTS_PER_SERIES slots each. int32, as the hash lookup's indices: an answer's
+    dictionary columns have one type whatever its size (tables of two answers concatenate)."""
     if not ids or min(ids) < 0:
         return None
     top = max(ids)
     if top >= _DENSE_SLOTS_PER_SERIES * len(ids) + 1024:
         return None
-    kind = np.int16 if len(ids) < np.iinfo(np.int16).max else np.int32
-    position = np.full(top + 1, -1, dtype=kind)
-    position[np.asarray(ids)] = np.arange(len(ids), dtype=kind)
+    position = np.full(top + 1, -1, dtype=np.int32)
+    position[np.asarray(ids)] = np.arange(len(ids), dtype=np.int32)
     return position
 
 
