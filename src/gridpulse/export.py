@@ -78,7 +78,7 @@ def to_parquet(table: pa.Table, tz: str) -> bytes:
     return out.getvalue()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: == of array fields is not a bool
 class SeriesNames:
     """The name columns of some series as Arrow arrays, in one order: worked out once and kept
     with a catalogue group (`SeriesGroup.kept`), an answer naming 1,000 series skips walking
