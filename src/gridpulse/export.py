@@ -140,7 +140,8 @@ def _series_positions(series_id: pa.ChunkedArray, names: SeriesNames) -> pa.Arra
         if ids.min() >= 0 and ids.max() < len(names.position):
             # a gather from the kept table: 30,000 rows in 0.05 ms where the hash lookup took 0.4
             at = names.position[ids]
-            return pa.array(at, mask=at < 0) if (at < 0).any() else pa.array(at)
+            missing = at < 0
+            return pa.array(at, mask=missing) if missing.any() else pa.array(at)
     # one array: from_arrays takes a ChunkedArray too, but through Python objects (16 ms, not 0.2)
     return pc.index_in(series_id.cast(pa.int32()), value_set=names.ids).combine_chunks()
 

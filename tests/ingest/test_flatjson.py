@@ -240,12 +240,12 @@ def _fleet_block(values: list[bytes], *extra: bytes) -> list[bytes]:
 
 
 def test_numbers_that_repeat_are_checked_once_each_and_read_exactly() -> None:
-    from gridpulse.ingest.flatjson import _repeating
+    from gridpulse.ingest.flatjson import _repeating, _sampled_rows
 
     values = [b"%d.%03d" % (i // 1000, i % 1000) for i in range(0, 5000, 37)]  # 136 readings
     lines = _fleet_block(values)
     block = _block(*lines)
-    assert _repeating(block, 2, len(lines))  # this block takes the dictionary path
+    assert _repeating(_sampled_rows(block), 2, len(lines))  # this block takes the dictionary path
     cols = read_flat_block(block, len(lines), METER)
     assert cols is not None and cols["kwh"].type == pa.float64()
     assert cols["kwh"].to_pylist() == [float(line.rsplit(b":", 1)[1][:-1]) for line in lines]
@@ -257,15 +257,15 @@ def test_numbers_that_repeat_are_checked_once_each_and_read_exactly() -> None:
     assert got["kwh"].to_pylist() == [int(line.rsplit(b":", 1)[1][:-1]) for line in ints]
     # all distinct: read plain
     distinct = _fleet_block([b"%d.%04d" % (i // 10_000, i % 10_000) for i in range(2400)])
-    assert not _repeating(_block(*distinct), 2, len(distinct))
+    assert not _repeating(_sampled_rows(_block(*distinct)), 2, len(distinct))
     assert read_flat_block(_block(*distinct), len(distinct), METER) is not None
 
 
 @pytest.mark.parametrize("bad", [b"01", b"+1", b"1.", b".5", b"NaN", b"1e999", b"1,5", b'"1"'])
 def test_a_bad_number_among_repeating_ones_still_sends_the_block_to_the_json_reader(bad: bytes) -> None:
-    from gridpulse.ingest.flatjson import _repeating
+    from gridpulse.ingest.flatjson import _repeating, _sampled_rows
 
     lines = _fleet_block([b"0.25", b"1.5", b"2"], *[b'{"ts":"2024-01-02T00:00:00Z","meter_id":"m-9","kwh":%s}' % bad] * 3)
     block = _block(*lines)
-    assert _repeating(block, 2, len(lines))
+    assert _repeating(_sampled_rows(block), 2, len(lines))
     assert read_flat_block(block, len(lines), METER) is None

@@ -102,16 +102,22 @@ def _number_cells(col: pa.Array, prefix: str, suffix: str, *, integers: bool) ->
     return values
 
 
-def _repeating(block: bytes, column: int, n_lines: int) -> bool:
-    """Whether the values of cell `column` repeat enough over the block to read it dictionary-
-    encoded (a sample: the checks after reading decide what the cells are, this only how they
-    are read)."""
+def _sampled_rows(block: bytes) -> list[list[bytes]]:
+    """The cells (split at commas) of the whole lines in _SAMPLE_WINDOWS pieces of the block,
+    cut once per block for every number column's `_repeating`."""
     step = max(len(block) // _SAMPLE_WINDOWS, 1)
     width = min(step, _SAMPLE_BYTES)  # windows never overlap: a line is sampled once
-    cells: list[bytes] = []
+    rows: list[list[bytes]] = []
     for start in range(0, len(block), step):
-        lines = block[start : start + width].split(b"\n")[1:-1]  # whole lines only
-        cells.extend(parts[column] for line in lines if len(parts := line.split(b",")) > column)
+        rows.extend(line.split(b",") for line in block[start : start + width].split(b"\n")[1:-1])
+    return rows
+
+
+def _repeating(sample: list[list[bytes]], column: int, n_lines: int) -> bool:
+    """Whether the values of cell `column` repeat enough over a block of `n_lines` to read it
+    dictionary-encoded, judged on the block's `_sampled_rows` (the checks after reading decide
+    what the cells are, this only how they are read)."""
+    cells = [parts[column] for parts in sample if len(parts) > column]
     k, distinct = len(cells), len(set(cells))
     if not k or distinct == k:
         return False
@@ -151,6 +157,7 @@ def read_flat_block(
     if layout is None:
         return None
     names = [f"c{i}" for i in range(len(layout))]
+    sample = _sampled_rows(block) if any(typ in _NUMBERS for _, typ in layout) else []
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(block),
@@ -162,7 +169,7 @@ def read_flat_block(
                 # numbers are read as text, checked against JSON's grammar, then converted; plain
                 # strings are left to the reader, which dictionary-encodes those that repeat
                 column_types={
-                    c: ((LABEL if _repeating(block, i, n_lines) else pa.string()) if typ in _NUMBERS else typ)
+                    c: ((LABEL if _repeating(sample, i, n_lines) else pa.string()) if typ in _NUMBERS else typ)
                     for i, (c, (_, typ)) in enumerate(zip(names, layout, strict=True))
                     if typ != pa.string()
                 },
