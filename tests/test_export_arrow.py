@@ -8,6 +8,7 @@ from datetime import timedelta
 import pyarrow as pa
 import pytest
 
+from gridpulse import export
 from gridpulse.export import arrow_stream, series_names, with_series_names
 from gridpulse.model import Series, SeriesKey
 
@@ -28,7 +29,9 @@ def _expected(ids: list[int | None], known: set[int]) -> list[tuple[object, ...]
     ]
 
 
-@pytest.mark.parametrize("repeat", [1, 200], ids=["few rows (hash lookup)", "many rows (kept table)"])
+@pytest.mark.parametrize(
+    "repeat", [1, 50, 200], ids=["few rows (named in Python)", "some rows (hash lookup)", "many rows (kept table)"]
+)
 @pytest.mark.parametrize("id_type", [pa.int32(), pa.int64()])
 @pytest.mark.parametrize(
     ("known", "rows"),
@@ -62,6 +65,28 @@ def test_each_row_is_named_as_its_series(
         assert named.schema.field(c).type == pa.dictionary(pa.int32(), pa.string())
     # the same answer from the series themselves (no kept arrays)
     assert with_series_names(table, _series(*known)).equals(named)
+
+
+@pytest.mark.parametrize(
+    ("known", "rows"),
+    [([1, 2, 3], [3, 1, 2, 2, 1, 3]), ([1, 2, 4], [4, 3, None, 2, 0, 1]), ([1, *range(10, 80)], [79, 1, 10])],
+)
+def test_few_rows_named_in_python_equal_pyarrows_encoding(
+    known: list[int], rows: list[int | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Python path names each row as pyarrow's compute path does, in the same types; where
+    that path encodes the rows' own names (fewer rows than series), with the same dictionaries:
+    each name once, in order of first appearance."""
+    names = series_names(_series(*known))
+    table = pa.table({"series_id": pa.array(rows, pa.int32()), "kwh": [1.0] * len(rows)})
+    in_python = with_series_names(table, names)
+    monkeypatch.setattr(export, "_FEW_ROWS", 0)
+    by_compute = with_series_names(table, names)
+    assert in_python.schema == by_compute.schema
+    assert _names_of(in_python) == _names_of(by_compute) == _expected(rows, set(known))
+    assert in_python.column("entity_kind").chunk(0).dictionary.to_pylist() == ["meter"]
+    if len(rows) < len(known):
+        assert in_python.equals(by_compute)
 
 
 def test_null_and_empty_series_ids() -> None:

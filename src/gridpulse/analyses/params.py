@@ -18,7 +18,16 @@ from typing import Any, Final
 from gridpulse.errors import ConfigError, QueryError
 from gridpulse.timeutil import zone
 
-__all__ = ["COMMON_PARAMS", "PARAM_TYPES", "Param", "format_duration", "jsonable", "parse_duration", "utc"]
+__all__ = [
+    "COMMON_PARAMS",
+    "PARAM_TYPES",
+    "Param",
+    "format_duration",
+    "jsonable",
+    "parse_duration",
+    "parse_flag",
+    "utc",
+]
 
 _DURATION_UNITS: Final = {
     "s": 1,
@@ -86,11 +95,20 @@ def _as_float(p: Param, raw: str) -> float:
     return value
 
 
-def _as_bool(p: Param, raw: str) -> bool:
-    low = raw.lower()
+def parse_flag(text: str, param: str) -> bool:
+    """true/false, 1/0, yes/no or on/off, in any case.
+
+    Raises:
+        QueryError: naming `param`, for anything else.
+    """
+    low = text.lower()
     if low in _TRUE or low in _FALSE:
         return low in _TRUE
-    raise QueryError(f"{p.name}={raw!r} is not true or false")
+    raise QueryError(f"{param}={text!r} is not true or false")
+
+
+def _as_bool(p: Param, raw: str) -> bool:
+    return parse_flag(raw, p.name)
 
 
 def _as_duration(p: Param, raw: str) -> timedelta:

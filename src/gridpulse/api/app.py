@@ -16,6 +16,7 @@ from gridpulse.alerts.engine import AlertEngine
 from gridpulse.api.auth import LocalOnly, TokenCheck
 from gridpulse.api.deps import AppState
 from gridpulse.api.errors import install_error_handlers
+from gridpulse.api.hot_routes import install_hot_routes
 from gridpulse.api.observe import ObserveMiddleware
 from gridpulse.api.routes import alerts as alert_routes
 from gridpulse.api.routes import analytics, files, health, influx, ingest, maintenance, readings, series
@@ -214,4 +215,5 @@ def create_app(
     app.include_router(job_routes.router)
     app.include_router(source_routes.router)
     app.include_router(metric_routes.router)
+    install_hot_routes(app)  # ahead of the routes above, which still document the two endpoints
     return app

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from gridpulse.api.deps import state
+from gridpulse.api.query_docs import QueryDoc, query_params
 from gridpulse.api.responses import JSON
 from gridpulse.errors import QueryError
 from gridpulse.export import ARROW_STREAM, arrow_stream, series_names, with_local_ts, with_series_names
@@ -16,7 +17,7 @@ from gridpulse.store.base import REFERENCE_KINDS
 from gridpulse.store.query import series_filter
 from gridpulse.timeutil import zone
 
-__all__ = ["router"]
+__all__ = ["router", "serve_latest"]
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue"])
 
@@ -40,27 +41,42 @@ def list_series(
     return JSON({"count": len(found), "series": [s.as_dict() for s in found]})
 
 
-@router.get("/latest", summary="Newest point of each series")
-def latest(
-    request: Request,
-    kind: str | None = _KIND,
-    entity: str | None = _ENTITY,
-    metric: str | None = _METRIC,
-    tag: list[str] | None = _TAG,
-    tz: str = Query("UTC", description="IANA zone of the output times"),
-    format: str = Query(
-        "json",
-        description="json, or arrow: an Arrow IPC stream of the rows (instants UTC) with each series' "
-        "entity_kind, entity_id and metric",
+_LATEST_DOCUMENTED = query_params(
+    QueryDoc("kind", _KIND.description or ""),
+    QueryDoc("entity", _ENTITY.description or ""),
+    QueryDoc("metric", _METRIC.description or ""),
+    QueryDoc("tag", _TAG.description or "", repeatable=True),
+    QueryDoc("tz", "IANA zone of the output times", default="UTC"),
+    QueryDoc(
+        "format",
+        "json, or arrow: an Arrow IPC stream of the rows (instants UTC) with each series' entity_kind, "
+        "entity_id and metric",
+        default="json",
     ),
-) -> Response:
+)
+
+
+@router.get("/latest", summary="Newest point of each series", openapi_extra=_LATEST_DOCUMENTED)
+def latest(request: Request) -> Response:
+    return serve_latest(request)
+
+
+def serve_latest(request: Request) -> Response:
+    """GET /api/v1/latest, its parameters read from the request: the FastAPI route above and the
+    plain route of api/hot_routes.py both answer with it."""
     st = state(request)
     st.auth.check(request, "read")
+    query = request.query_params
+    tz = query.get("tz", "UTC")
     zone(tz)
+    format = query.get("format", "json")
     if format not in ("json", "arrow"):
         raise QueryError(f"format={format!r} is not one of json, arrow")
+    wanted = series_filter(
+        kind=query.get("kind"), entity=query.get("entity"), metric=query.get("metric"), tags=query.getlist("tag")
+    )
     # the catalogue's group: its ids and name arrays are kept with it, not rebuilt per request
-    group = st.store.series_group(series_filter(kind=kind, entity=entity, metric=metric, tags=tag))
+    group = st.store.series_group(wanted)
     table: pa.Table = st.store.latest(group.ids)
     if format == "arrow":
         names = group.kept("export.series_names", series_names)
