@@ -294,6 +294,23 @@ def test_http_latency_is_observed_by_route_template_and_unmatched_paths_share_on
     assert _moved(before, after, bucket, **labels) == 2
 
 
+def test_plain_routes_and_mounts_are_labelled_by_their_template(client: TestClient) -> None:
+    """FastAPI's router names only its own routes in the scope: the API docs, the dashboard's
+    files and the hot routes are found again from the request's path."""
+    before = _scrape(client)
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/static/css/app.css").status_code == 200
+    assert client.get("/static/no-such-file.css").status_code == 404
+    assert client.get("/api/v1/latest").status_code == 200
+    after = _scrape(client)
+    count = "gridpulse_http_request_duration_seconds_count"
+    assert _moved(before, after, count, method="GET", route="/openapi.json", status="200") == 1
+    assert _moved(before, after, count, method="GET", route="/static", status="200") == 1
+    assert _moved(before, after, count, method="GET", route="/static", status="404") == 1
+    assert _moved(before, after, count, method="GET", route="/api/v1/latest", status="200") == 1
+    assert _moved(before, after, count, method="GET", route="unmatched", status="200") == 0
+
+
 @pytest.fixture
 def alerting_client(make_client: Callable[..., TestClient]) -> Iterator[TestClient]:
     yield make_client(alerts={"rules": [{"name": "low-soc", "metric": "StateOfChargePercentage", "op": "<",

@@ -26,6 +26,7 @@ import time
 import uuid
 
 import orjson
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridpulse.logs import REQUEST_ID
@@ -52,10 +53,21 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def route_template(scope: Scope) -> str:
-    """The path template of the route that handled the request, or "unmatched"."""
-    path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) and path else "unmatched"
+def route_template(scope: Scope, path: str | None = None, root_path: str = "") -> str:
+    """The path template of the route that handled the request, or "unmatched".
+
+    FastAPI's router names only its own routes in scope["route"]; a plain Starlette route or a
+    mount (/openapi.json, /docs, /static) is found again among the router's routes from `path`
+    and `root_path`, the request's as it came in (a mount rewrites the scope's). A request
+    refused before routing (no scope["router"]) stays "unmatched"."""
+    found = getattr(scope.get("route"), "path", None)
+    if found is None and path is not None and "router" in scope:
+        probe: Scope = {"type": "http", "path": path, "root_path": root_path, "method": scope.get("method", "GET")}
+        for route in getattr(scope["router"], "routes", ()):
+            if route.matches(dict(probe))[0] is Match.FULL:
+                found = getattr(route, "path", None)
+                break
+    return found if isinstance(found, str) and found else "unmatched"
 
 
 async def _internal_error(send: Send, request_id: str) -> None:
@@ -78,6 +90,7 @@ class ObserveMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
+        path_in, root_path_in = scope.get("path"), scope.get("root_path", "")
         header = (_HEADER_KEY, request_id.encode("ascii"))
         status = 0
 
@@ -103,7 +116,7 @@ class ObserveMiddleware:
             status = status or 500
             seconds = time.perf_counter() - start
             method = scope["method"] if scope["method"] in _METHODS else "other"
-            route = route_template(scope)
+            route = route_template(scope, path_in, root_path_in)
             HTTP_REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
             if access_log.isEnabledFor(logging.INFO):
                 duration_ms = round(seconds * 1000, 3)
