@@ -302,12 +302,14 @@ def test_plain_routes_and_mounts_are_labelled_by_their_template(client: TestClie
     assert client.get("/static/css/app.css").status_code == 200
     assert client.get("/static/no-such-file.css").status_code == 404
     assert client.get("/api/v1/latest").status_code == 200
+    assert client.post("/openapi.json").status_code == 405
     after = _scrape(client)
     count = "gridpulse_http_request_duration_seconds_count"
     assert _moved(before, after, count, method="GET", route="/openapi.json", status="200") == 1
     assert _moved(before, after, count, method="GET", route="/static", status="200") == 1
     assert _moved(before, after, count, method="GET", route="/static", status="404") == 1
     assert _moved(before, after, count, method="GET", route="/api/v1/latest", status="200") == 1
+    assert _moved(before, after, count, method="POST", route="/openapi.json", status="405") == 1
     assert _moved(before, after, count, method="GET", route="unmatched", status="200") == 0
 
 

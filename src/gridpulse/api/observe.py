@@ -63,10 +63,15 @@ def route_template(scope: Scope, path: str | None = None, root_path: str = "") -
     found = getattr(scope.get("route"), "path", None)
     if found is None and path is not None and "router" in scope:
         probe: Scope = {"type": "http", "path": path, "root_path": root_path, "method": scope.get("method", "GET")}
+        partial = None  # the path matched but not the method (a 405), as the router picks it
         for route in getattr(scope["router"], "routes", ()):
-            if route.matches(dict(probe))[0] is Match.FULL:
+            match = route.matches(dict(probe))[0]
+            if match is Match.FULL:
                 found = getattr(route, "path", None)
                 break
+            if match is Match.PARTIAL and partial is None:
+                partial = getattr(route, "path", None)
+        found = found if found is not None else partial
     return found if isinstance(found, str) and found else "unmatched"
 
 

@@ -44,7 +44,7 @@ _DOCUMENTED = query_params(
 @router.get("/analytics/{name}", summary="Run one analysis", openapi_extra=_DOCUMENTED)
 def run_analysis(request: Request, name: str) -> Response:
     """Parameters besides explain and format are the analysis' own: GET /api/v1/analytics lists them."""
-    return serve_analysis(request)
+    return serve_analysis(request)  # which reads `name` (declared here for /docs) from the path
 
 
 def serve_analysis(request: Request) -> Response:
