@@ -98,12 +98,17 @@ class SeriesNames:
     metric: pa.Array
     position: np.ndarray | None = None
 
+    @property
+    def name_arrays(self) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """entity_kind, entity_id and metric, the order of the answers' name columns."""
+        return self.entity_kind, self.entity_id, self.metric
+
     @cached_property
     def as_lists(self) -> tuple[dict[int, int], list[list[str | None]]]:
         """{series id: index} and the three name arrays as Python lists, for answers of a few
         rows (worked out on first use, then kept with the rest)."""
         index = {sid: i for i, sid in enumerate(self.ids.to_pylist())}
-        return index, [self.entity_kind.to_pylist(), self.entity_id.to_pylist(), self.metric.to_pylist()]
+        return index, [values.to_pylist() for values in self.name_arrays]
 
 
 #: a dense id -> position table is kept when it has at most this many slots per series (ids of
@@ -178,12 +183,9 @@ def _name_columns(series_id: pa.ChunkedArray, names: SeriesNames) -> list[pa.Arr
         return [_dictionary([None if i is None else values[i] for i in at]) for values in lists]
     at = _series_positions(series_id, names)
     if len(at) < len(names.ids):  # fewer rows than series: dictionaries of the rows' own names
-        return [values.take(at).dictionary_encode() for values in (names.entity_kind, names.entity_id, names.metric)]
+        return [values.take(at).dictionary_encode() for values in names.name_arrays]
     # the positions are in range by construction: no check of each index
-    return [
-        pa.DictionaryArray.from_arrays(at, values, safe=False)
-        for values in (names.entity_kind, names.entity_id, names.metric)
-    ]
+    return [pa.DictionaryArray.from_arrays(at, values, safe=False) for values in names.name_arrays]
 
 
 def with_series_names(table: pa.Table, series: Sequence[Series] | SeriesNames) -> pa.Table:

@@ -12,28 +12,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from gridpulse.api.routes.analytics import serve_analysis
 from gridpulse.api.routes.series import serve_latest
 
-__all__ = ["HotRoute", "install_hot_routes"]
+__all__ = ["HOT_ENDPOINTS", "install_hot_routes"]
 
-
-class HotRoute(Route):
-    """A Starlette route that sets scope["route"] itself, as FastAPI's router does only for its
-    own routes: the HTTP latency metric labels requests by that route's path template without
-    looking for it again (api/observe.py `route_template`)."""
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["route"] = self
-        await super().handle(scope, receive, send)
+#: the functions the hot routes call, by path
+HOT_ENDPOINTS = {"/api/v1/analytics/{name}": serve_analysis, "/api/v1/latest": serve_latest}
 
 
 def install_hot_routes(app: FastAPI) -> None:
     """Put the hot routes first in `app`'s routes. Their functions are sync: Starlette runs them
-    in its worker threads, as FastAPI would, so store reads never block the event loop."""
-    app.router.routes[0:0] = [
-        HotRoute("/api/v1/analytics/{name}", serve_analysis, methods=["GET"]),
-        HotRoute("/api/v1/latest", serve_latest, methods=["GET"]),
-    ]
+    in its worker threads, as FastAPI would, so store reads never block the event loop. The
+    latency metric finds their path templates as for any plain route (api/observe.py)."""
+    app.router.routes[0:0] = [Route(path, endpoint, methods=["GET"]) for path, endpoint in HOT_ENDPOINTS.items()]
