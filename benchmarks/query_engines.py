@@ -685,14 +685,24 @@ class GridpulseShared:
     """What the two gridpulse engines share: one `gridpulse load`, then a served folder and a copy.
 
     load -> serve, settle, stop -> copy the folder (the Python engine opens the copy read-only)
-    -> serve the original again for the API engine. Both hold the same state.
+    -> serve the original again for the API engine. Both hold the same state. The harness runs
+    `ensure` and owns the server; each engine's process `attach`es to what it made.
     """
 
     def __init__(self) -> None:
         self.loaded = False
         self.server: GridpulseServer | None = None
+        self.url = ""
         self.copy: Path | None = None
         self.note = ""
+
+    def state(self) -> dict[str, Any]:
+        """What an engine's process needs to use the folder this harness prepared (`attach`)."""
+        return {"url": self.url, "copy": self.copy, "note": self.note}
+
+    def attach(self, url: str, copy: Path | None, note: str) -> None:
+        """Use a folder and server prepared by the harness's `ensure` (the server stays its own)."""
+        self.url, self.copy, self.note, self.loaded = url, copy, note, True
 
     def ensure(self, ds: DataSet, work: Path) -> None:
         if self.loaded:
@@ -714,6 +724,7 @@ class GridpulseShared:
         shutil.copytree(data, self.copy, ignore=shutil.ignore_patterns("server.json", "*.lock"))
         self.server = GridpulseServer(data, work, "gridpulse-serve-2.log")
         self.server.settle()
+        self.url = self.server.url
         self.loaded = True
 
     def close(self) -> None:
@@ -808,8 +819,7 @@ class GridpulseAPI(Engine):
     def load(self, ds: DataSet, work: Path) -> None:
         self.version = _gp_version()
         self.shared.ensure(ds, work)
-        assert self.shared.server is not None
-        self.query = QueryClient(self.shared.server.url, HTTP_TIMEOUT_S)
+        self.query = QueryClient(self.shared.url, HTTP_TIMEOUT_S)
         self.notes.append(self.shared.note)
         status, body = self.query.get("/api/v1/analytics")
         self.analyses = {a["name"] for a in orjson.loads(body).get("analyses", [])} if status == 200 else set()

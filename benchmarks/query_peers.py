@@ -4,7 +4,9 @@ The data set is the ingest benchmark's (dataset.py): `--meters` meters (1,000; `
 10x) x 96 quarter-hours x `--days` days (30) from 2024-01-01 00:00 UTC, kWh per interval, each
 reading stamped with the UTC start of its interval. It is loaded once into every engine (not
 timed); then each query runs once as a warm-up and `--repeats` times (5) on the clock, engines
-interleaved, the median reported. Engines and how each says the queries: query_engines.py and
+interleaved, the median reported. Each engine, embedded or the client of a server, runs in a
+process of its own (engine_process.py): this one sends the queries, collects the timings and
+checks the answers. Engines and how each says the queries: query_engines.py and
 benchmarks/README.md.
 
 The queries (all instants UTC unless said; ranges half-open [start, end)):
@@ -43,7 +45,6 @@ Usage: python benchmarks/query_peers.py [--meters 1000] [--days 30] [--scale 10]
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
@@ -67,9 +68,10 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).parent))
 
 import dataset
+from engine_process import EngineFailed, EngineProcess
 from ingest_peers import _source_state
 from procs import Skip, stop_all
-from query_engines import QUERIES, CannotExpress, Engine, NoEndpoint, Prepared, Spec, make_engines, spec_for
+from query_engines import QUERIES, CannotExpress, Engine, NoEndpoint, Spec, make_engines, spec_for
 
 REL_TOL = 1e-6
 #: a warm-up longer than this gets one timed run instead of --repeats [s]
@@ -243,7 +245,8 @@ def run(
     root = Path(tempfile.mkdtemp(prefix="gp-bench-query-"))
     wanted = [o.strip().lower() for o in only.split(",") if o.strip()]
     engines = [e for e in make_engines() if not wanted or any(o in e.name.lower() for o in wanted)]
-    loaded: list[Engine] = []
+    started: list[EngineProcess] = []
+    loaded: list[EngineProcess] = []
     skipped: dict[str, str] = {}
     load_failed: dict[str, str] = {}
     load_s: dict[str, float] = {}
@@ -262,7 +265,13 @@ def run(
         for e in engines:
             t = time.perf_counter()
             try:
-                e.load(ds, work)
+                # the gridpulse folder and server are made here, once for the two engines using them
+                shared = getattr(e, "shared", None)
+                if shared is not None:
+                    shared.ensure(ds, work)
+                proc = EngineProcess(e)
+                started.append(proc)
+                proc.load(ds, work, shared.state() if shared is not None else None)
             except Skip as exc:
                 skipped[e.name] = " ".join(str(exc).split())
                 print(f"{e.name}: skipped ({exc})", flush=True)
@@ -274,12 +283,14 @@ def run(
                 _keep_logs(work, e.name)
                 continue
             load_s[e.name] = round(time.perf_counter() - t, 1)
-            loaded.append(e)
+            loaded.append(proc)
             print(f"{e.name} {e.version}: loaded in {load_s[e.name]:.1f} s", flush=True)
         for q in QUERIES:
             lines[q] = _run_query(q, spec, loaded, want[q], repeats)
     finally:
-        for e in engines:
+        for proc in started:
+            proc.close(keep=keep)
+        for e in engines:  # the harness's own part: the gridpulse server of GridpulseShared
             try:
                 e.close(keep=keep)
             except Exception as exc:
@@ -299,7 +310,8 @@ def run(
 
 
 def _why(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:600]
+    text = str(exc) if isinstance(exc, EngineFailed) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:600]
 
 
 def _keep_logs(work: Path, name: str) -> None:
@@ -314,77 +326,76 @@ def _keep_logs(work: Path, name: str) -> None:
 SETTLE_S = 0.25
 
 
-def _timed(p: Prepared) -> tuple[float, Any]:
-    """One run on the clock, with Python's garbage collector collected before and paused during
-    it, as timeit does: the answers every engine left in this process (millions of objects) made
-    a full collection land in whichever engine happened to allocate, adding 0.1-0.2 s to it."""
-    time.sleep(SETTLE_S)  # what the last engine's server still does after answering is not this run's
-    gc.collect()
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        result = p.run()
-        return time.perf_counter() - t0, result
-    finally:
-        gc.enable()
+def _timed(proc: EngineProcess, q: str, *, with_rows: bool = False) -> tuple[float, Any]:
+    """One run on the clock in the engine's process (timed there, garbage collector paused), after
+    a pause: what the last engine's server still does after answering is not this run's."""
+    time.sleep(SETTLE_S)
+    return proc.run(q, with_rows=with_rows)
 
 
-def _run_query(q: str, spec: Spec, engines: list[Engine], want: Canon, repeats: int) -> list[dict[str, Any]]:
+def _run_query(
+    q: str, spec: Spec, procs: list[EngineProcess], want: Canon, repeats: int
+) -> list[dict[str, Any]]:
     """One query on every engine: prepare, warm-up (answer checked), then repeats interleaved."""
     out: dict[str, dict[str, Any]] = {}
-    ready: list[tuple[Engine, Prepared]] = []
-    for e in engines:
+    ready: list[EngineProcess] = []
+    for proc in procs:
+        e = proc.engine
         try:
-            p = e.prepare(q, spec)
+            text = proc.prepare(q, spec)
         except CannotExpress as exc:
             out[e.name] = _line(e, "cannot express", note=str(exc))
             continue
         except NoEndpoint as exc:
             out[e.name] = _line(e, "no endpoint", note=str(exc))
             continue
-        try:
-            warm, result = _timed(p)
-            got = canon(q, p.rows(result))
         except Exception as exc:
-            out[e.name] = _line(e, "failed", note=_why(exc), query=p.text)
+            out[e.name] = _line(e, "failed", note=_why(exc))
+            print(f"{q} {e.name}: FAILED to prepare ({_why(exc)})", flush=True)
+            continue
+        try:
+            warm, rows = _timed(proc, q, with_rows=True)
+            got = canon(q, rows)
+        except Exception as exc:
+            out[e.name] = _line(e, "failed", note=_why(exc), query=text)
             print(f"{q} {e.name}: FAILED ({_why(exc)})", flush=True)
             traceback.print_exc()
             continue
         diff = compare(q, want, got)
         out[e.name] = _line(
-            e, "ok", query=p.text, warmup_s=round(warm, 4), runs=[], agrees=not diff, diff=diff
+            e, "ok", query=text, warmup_s=round(warm, 4), runs=[], agrees=not diff, diff=diff
         )
         print(f"{q} {e.name}: warm-up {warm:.3f} s, {len(got):,} rows, {diff or 'agrees'}", flush=True)
-        ready.append((e, p))
+        ready.append(proc)
     for rep in range(repeats):
         # interleaved, so drift on the machine hits every engine alike, and rotated, so no engine
         # always runs right after the slowest peer (the first run after SQLite's seconds-long Q5
         # was up to 2x slower, whichever engine it was)
         turn = rep % len(ready) if ready else 0
-        for e, p in ready[turn:] + ready[:turn]:
-            line = out[e.name]
+        for proc in ready[turn:] + ready[:turn]:
+            line = out[proc.engine.name]
             if line["status"] != "ok" or (rep > 0 and line["warmup_s"] > SLOW_S):
                 continue
             try:
-                seconds, _ = _timed(p)
+                seconds, _ = _timed(proc, q)
             except Exception as exc:
-                out[e.name] = {**line, "status": "failed", "note": _why(exc)}
+                out[proc.engine.name] = {**line, "status": "failed", "note": _why(exc)}
                 continue
             line["runs"].append(round(seconds, 5))
-    for e, _ in ready:
-        line = out[e.name]
+    for proc in ready:
+        line = out[proc.engine.name]
         if line["status"] == "ok":
             line["seconds"] = statistics.median(line["runs"])
             if line["warmup_s"] > SLOW_S:
                 line["note"] = f"one timed run: the warm-up took {line['warmup_s']:.0f} s"
-            print(f"{q} {e.name}: median {line['seconds']:.4f} s of {line['runs']}", flush=True)
+            print(f"{q} {proc.engine.name}: median {line['seconds']:.4f} s of {line['runs']}", flush=True)
     peers = [ln for ln in out.values() if ln["peer"] and ln["status"] == "ok" and ln["agrees"]]
     fastest = min(peers, key=lambda ln: ln["seconds"]) if peers else None
     for ln in out.values():
         if ln["status"] == "ok":
             ln["ratio_to_fastest_peer"] = round(ln["seconds"] / fastest["seconds"], 2) if fastest else None
             ln["fastest_peer"] = fastest is ln
-    return [out[e.name] for e in engines if e.name in out]
+    return [out[proc.engine.name] for proc in procs if proc.engine.name in out]
 
 
 # ------------------------------------------------------------------------------ the report
@@ -463,8 +474,8 @@ def _markdown(rep: dict[str, Any]) -> str:
         f"{rep['machine']}, {rep['date']}, gridpulse {rep['gridpulse_source']}, load average "
         f"{load['start']} at the start, {load['end']} at the end (other work on the machine makes "
         f"figures noisy). One warm-up, then the median of {rep['repeats']} timed run(s), engines "
-        "interleaved; s = query sent -> the whole answer in the client (Arrow table, fetched rows or "
-        "parsed JSON). Data from "
+        "interleaved, each engine (embedded, or the client of a server) in a process of its own; s = "
+        "query sent -> the whole answer in the client (Arrow table, fetched rows or parsed JSON). Data from "
         f"{r['whole'][0]} to {r['whole'][1]}; Q2 week {r['Q2_week'][0]} - {r['Q2_week'][1]}; Q4 day "
         f"{r['Q4_day'][0][:10]}; Q5 zone {r['Q5_tz']}. ÷ fastest peer: the engine's seconds over the "
         "fastest peer that agrees (1.00 or less: as fast or faster). Generated by `make bench`.",
