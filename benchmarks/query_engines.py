@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -33,6 +33,10 @@ from clients import QueryClient, http_post_streams
 from dataset import START, DataSet
 from procs import Server, Skip, free_port, wait_for
 from servers import _INFLUX_CONF, Context, _deb_version, _settle, wait_rows
+
+if TYPE_CHECKING:
+    from gridpulse.analyses.base import AnalysisRun
+    from gridpulse.model import Series
 
 __all__ = [
     "LOCAL_TZ",
@@ -776,6 +780,11 @@ def _analysis_params(q: str, spec: Spec) -> tuple[str, dict[str, str]]:
     }[q]
 
 
+def _names(series: list[Series]) -> dict[int, str]:
+    """Series id -> meter name, for the agreement check (off the clock)."""
+    return {s.series_id: s.key.entity_id for s in series}
+
+
 def _top10(pairs: list[tuple[str, float]]) -> list[tuple[str, float]]:
     return sorted(pairs, key=lambda p: (-p[1], p[0]))[:10]
 
@@ -822,7 +831,9 @@ class GridpulseAPI(Engine):
         self.query = QueryClient(self.shared.url, HTTP_TIMEOUT_S)
         self.notes.append(self.shared.note)
         status, body = self.query.get("/api/v1/analytics")
-        self.analyses = {a["name"] for a in orjson.loads(body).get("analyses", [])} if status == 200 else set()
+        self.analyses = (
+            {a["name"] for a in orjson.loads(body).get("analyses", [])} if status == 200 else set()
+        )
 
     def _answer(self, path: str, params: dict[str, str]) -> Any:
         """What the client has once the answer is in: a decoded Arrow table, or parsed JSON."""
@@ -871,12 +882,8 @@ class GridpulseAPI(Engine):
         if self.fmt != "json":
             params = {**params, "format": self.fmt}
         text = f"GET {path}?" + "&".join(f"{k}={v}" for k, v in params.items())
-        if q == "Q4":
-
-            def run4() -> Any:
-                return _top10_of(*self._table(self._answer(path, params)))
-
-            return Prepared(run4, _tuples, text)
+        if q == "Q4":  # the answer holds the day's top 10; ordered by name for ties off the clock
+            return Prepared(lambda: self._answer(path, params), lambda r: _top10_of(*self._table(r)), text)
         return Prepared(
             lambda: self._answer(path, params), lambda r: _analysis_rows(q, *self._table(r)), text
         )
@@ -917,14 +924,12 @@ class GridpulsePython(Engine):
         store = self.store
         if q == "Q3":
 
-            def run3() -> tuple[pa.Table, dict[int, str]]:
+            def run3() -> tuple[pa.Table, list[Series]]:
                 found = store.list_series(SeriesFilter(entity_kind="meter", metric="kwh"))
-                return store.latest([s.series_id for s in found]), {
-                    s.series_id: s.key.entity_id for s in found
-                }
+                return store.latest([s.series_id for s in found]), found
 
-            def rows3(r: tuple[pa.Table, dict[int, str]]) -> list[tuple[Any, ...]]:
-                table, names = r  # an Arrow answer, as DuckDB's: made Python rows off the clock
+            def rows3(r: tuple[pa.Table, list[Series]]) -> list[tuple[Any, ...]]:
+                table, names = r[0], _names(r[1])  # Arrow and Series, as DuckDB's Arrow: rows off the clock
                 sid, ts, value = (table.column(c).to_pylist() for c in ("series_id", "ts", "value"))
                 return [(names[s], t, v) for s, t, v in zip(sid, ts, value, strict=True)]
 
@@ -932,13 +937,12 @@ class GridpulsePython(Engine):
         name, params = _analysis_params(q, spec)
         text = f"run(store, settings, {name!r}, {params})"
 
-        def answer() -> tuple[pa.Table, dict[int, str]]:
-            done = run(store, self.settings, name, params)
-            return done.result.table, {s.series_id: s.key.entity_id for s in done.series}
+        def answer() -> AnalysisRun:  # the table and its series: what the API's answer holds
+            return run(store, self.settings, name, params)
 
         if q == "Q4":
-            return Prepared(lambda: _top10_of(*answer()), _tuples, text)
-        return Prepared(answer, lambda r: _analysis_rows(q, *r), text)
+            return Prepared(answer, lambda r: _top10_of(r.result.table, _names(r.series)), text)
+        return Prepared(answer, lambda r: _analysis_rows(q, r.result.table, _names(r.series)), text)
 
     def close(self, keep: bool = False) -> None:
         if hasattr(self, "store"):
