@@ -12,7 +12,7 @@ pipes and sends pickled requests; the process (`serve`) builds its engine from
 exception class name, message):
 
 - ("load", (ds, work, shared)): load the data set (`shared`: the state of the gridpulse folder the
-  harness prepared, for the two gridpulse engines); value: {"version", "notes"}.
+  harness prepared, for the gridpulse engines); value: {"version", "notes"}.
 - ("prepare", (q, spec)): prepare query q; value: the query as sent.
 - ("run", (q, with_rows)): run it once on the clock, timed here, with the garbage collector
   collected before and paused during the run, as timeit does; value: (seconds, the rows for the

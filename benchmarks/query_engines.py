@@ -686,10 +686,10 @@ class GridpulseServer:
 
 
 class GridpulseShared:
-    """What the two gridpulse engines share: one `gridpulse load`, then a served folder and a copy.
+    """What the gridpulse engines share: one `gridpulse load`, then a served folder and a copy.
 
     load -> serve, settle, stop -> copy the folder (the Python engine opens the copy read-only)
-    -> serve the original again for the API engine. Both hold the same state. The harness runs
+    -> serve the original again for the API engines (Arrow and JSON). Both hold the same state. The harness runs
     `ensure` and owns the server; each engine's process `attach`es to what it made.
     """
 
@@ -950,7 +950,7 @@ class GridpulsePython(Engine):
 
 
 def make_engines() -> list[Engine]:
-    """Every engine, gridpulse first; the two gridpulse engines share one loaded folder."""
+    """Every engine, gridpulse first; the three gridpulse engines share one loaded folder."""
     shared = GridpulseShared()
     return [
         GridpulseAPI(shared, "arrow"),

@@ -265,7 +265,7 @@ def run(
         for e in engines:
             t = time.perf_counter()
             try:
-                # the gridpulse folder and server are made here, once for the two engines using them
+                # the gridpulse folder and server are made here, once for the three engines using them
                 shared = getattr(e, "shared", None)
                 if shared is not None:
                     shared.ensure(ds, work)
