@@ -71,8 +71,11 @@ class EngineProcess:
             self._send.send((op, args))
             kind, *rest = self._answers.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
-            code = self.proc.wait(10)
-            raise EngineFailed(f"{self.engine.name}'s process exited with {code} during {op!r}") from exc
+            try:
+                how = f"exited with {self.proc.wait(10)}"
+            except subprocess.TimeoutExpired:
+                how = "closed its pipe"
+            raise EngineFailed(f"{self.engine.name}'s process {how} during {op!r}") from exc
         if kind == "ok":
             return rest[0]
         name, message = rest
@@ -99,7 +102,7 @@ class EngineProcess:
         if self.proc.poll() is None:
             try:
                 self._call("close", keep)
-            except EngineFailed as exc:
+            except Exception as exc:  # the engine's own error, or its process gone: stop it below
                 print(f"{self.engine.name}: close failed ({exc})", flush=True)
             try:
                 self.proc.wait(CLOSE_TIMEOUT_S)
