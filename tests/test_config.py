@@ -21,6 +21,7 @@ host = "localhost"
 port = 8100
 extra_ports = [8101, 8102]
 max_body_bytes = 1048576
+keep_alive_s = 30
 
 [store]
 data_dir = "/srv/gridpulse"
@@ -196,7 +197,8 @@ def write(path: Path, text: str) -> Path:
 def test_defaults(tmp_path: Path) -> None:
     s = load_settings(env={})
     assert dataclasses.asdict(s) == {
-        "server": {"host": "127.0.0.1", "port": 7001, "extra_ports": [7002], "max_body_bytes": 2 * 1024**3},
+        "server": {"host": "127.0.0.1", "port": 7001, "extra_ports": [7002], "max_body_bytes": 2 * 1024**3,
+                   "keep_alive_s": 75},
         "store": {"data_dir": "./data", "url": "", "memory_limit": "", "max_transaction_rows": 1_000_000,
                   "keep_freed_mb": 256},
         "ingest": {"batch_rows": 50_000, "spill_bytes": 32 * 1024**2, "max_listed_rejects": 1000, "timezones": {},
@@ -232,7 +234,8 @@ def test_defaults(tmp_path: Path) -> None:
 def test_toml_file_sets_every_option(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path / "conf.toml", FULL_TOML), env={})
     assert dataclasses.asdict(s) == {
-        "server": {"host": "localhost", "port": 8100, "extra_ports": [8101, 8102], "max_body_bytes": 1048576},
+        "server": {"host": "localhost", "port": 8100, "extra_ports": [8101, 8102], "max_body_bytes": 1048576,
+                   "keep_alive_s": 30},
         "store": {"data_dir": "/srv/gridpulse", "url": "duckdb:///srv/gridpulse/other.duckdb", "memory_limit": "2GB",
                   "max_transaction_rows": 5000, "keep_freed_mb": 64},
         "ingest": {"batch_rows": 1000, "spill_bytes": 4096, "max_listed_rejects": 5,

@@ -80,6 +80,13 @@ class ServerSettings:
     max_body_bytes: int = _opt(
         2 * 1024**3, "Largest request body accepted; larger ones get 413. [bytes]", min=1
     )
+    keep_alive_s: int = _opt(
+        75,
+        "Seconds an idle HTTP connection stays open for the client's next request (uvicorn's own "
+        "default is 5): a dashboard, Grafana or a Prometheus scrape coming back within it reuses "
+        "its connection instead of connecting again. [s]",
+        min=1,
+    )
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,12 @@ def run_server(settings: Settings) -> None:
     # log_config=None: uvicorn's own lines go through the root handler configure_logging set up;
     # the access log is gridpulse's (api/observe.py), with the route template and request id
     config = uvicorn.Config(
-        app, log_config=None, log_level=settings.log.level, access_log=False, timeout_graceful_shutdown=10
+        app,
+        log_config=None,
+        log_level=settings.log.level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.server.keep_alive_s,
     )
     server = uvicorn.Server(config)
     write_server_record(settings.data_dir, urls, ilp=ilp_addr)
