@@ -689,8 +689,9 @@ class GridpulseShared:
     """What the gridpulse engines share: one `gridpulse load`, then a served folder and a copy.
 
     load -> serve, settle, stop -> copy the folder (the Python engine opens the copy read-only)
-    -> serve the original again for the API engines (Arrow and JSON). Both hold the same state. The harness runs
-    `ensure` and owns the server; each engine's process `attach`es to what it made.
+    -> serve the original again for the API engines (Arrow and JSON). Both hold the same state.
+    The harness runs `ensure` and owns the server; each engine's process `attach`es to what it
+    made.
     """
 
     def __init__(self) -> None:
@@ -929,7 +930,7 @@ class GridpulsePython(Engine):
                 return store.latest([s.series_id for s in found]), found
 
             def rows3(r: tuple[pa.Table, list[Series]]) -> list[tuple[Any, ...]]:
-                table, names = r[0], _names(r[1])  # Arrow and Series, as DuckDB's Arrow: rows off the clock
+                table, names = r[0], _names(r[1])  # made Python rows off the clock, as DuckDB's Arrow
                 sid, ts, value = (table.column(c).to_pylist() for c in ("series_id", "ts", "value"))
                 return [(names[s], t, v) for s, t, v in zip(sid, ts, value, strict=True)]
 

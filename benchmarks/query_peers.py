@@ -362,9 +362,7 @@ def _run_query(
             traceback.print_exc()
             continue
         diff = compare(q, want, got)
-        out[e.name] = _line(
-            e, "ok", query=text, warmup_s=round(warm, 4), runs=[], agrees=not diff, diff=diff
-        )
+        out[e.name] = _line(e, "ok", query=text, warmup_s=round(warm, 4), runs=[], agrees=not diff, diff=diff)
         print(f"{q} {e.name}: warm-up {warm:.3f} s, {len(got):,} rows, {diff or 'agrees'}", flush=True)
         ready.append(proc)
     for rep in range(repeats):
@@ -568,7 +566,11 @@ def add_arguments(ap: argparse.ArgumentParser, *, prefix: str = "") -> None:
     if not prefix:
         ap.add_argument("--meters", type=int, default=1000, help="meters in the data set (default 1000)")
         ap.add_argument("--days", type=int, default=30, help="days of 15-min intervals (default 30)")
-        ap.add_argument("--engine", default="", help="only engines whose name contains this text (several: comma-separated)")
+        ap.add_argument(
+            "--engine",
+            default="",
+            help="only engines whose name contains this text (several: comma-separated)",
+        )
         ap.add_argument("--keep", action="store_true", help="keep the temporary folder and the PG table")
     ap.add_argument("--scale", type=int, default=1, help="multiply the meters (--scale 10: 10x the data set)")
     ap.add_argument(
