@@ -130,8 +130,8 @@ class _Worker:
         self.closed = False
 
     def load(self, ds: Any, work: Path, shared: dict[str, Any] | None) -> dict[str, Any]:
-        if shared is not None:
-            self.engine.shared.attach(**shared)  # type: ignore[attr-defined]
+        if shared is not None and self.engine.shared is not None:
+            self.engine.shared.attach(**shared)
         self.engine.load(ds, work)
         return {"version": self.engine.version, "notes": list(self.engine.notes)}
 

@@ -130,13 +130,15 @@ def _tuples(result: Any) -> list[tuple[Any, ...]]:
 
 @dataclass
 class Engine:
-    """One engine of the table. peer: False for gridpulse itself."""
+    """One engine of the table. peer: False for gridpulse itself; shared: the loaded folder the
+    gridpulse engines share (the harness prepares it, each engine's process attaches to it)."""
 
     name: str
     peer: bool = True
     version: str = ""
     how: str = ""  # one line: the engine and its language, for the notes
     notes: list[str] = field(default_factory=list)
+    shared: GridpulseShared | None = None
 
     def load(self, ds: DataSet, work: Path) -> None:
         raise NotImplementedError
@@ -823,7 +825,7 @@ class GridpulseAPI(Engine):
             peer=False,
             how=f"`gridpulse serve`: GET /api/v1/analytics/{{name}} and /api/v1/latest over HTTP, {wire}",
         )
-        self.shared = shared
+        self.shared: GridpulseShared = shared
         self.fmt = fmt
 
     def load(self, ds: DataSet, work: Path) -> None:
@@ -906,7 +908,7 @@ class GridpulsePython(Engine):
             how="in process: open_store(url, read_only=True); gridpulse.analyses.run(store, settings, name, "
             "params), the call the API route makes; store.latest for Q3",
         )
-        self.shared = shared
+        self.shared: GridpulseShared = shared
 
     def load(self, ds: DataSet, work: Path) -> None:
         from gridpulse.config import load_settings

@@ -266,7 +266,7 @@ def run(
             t = time.perf_counter()
             try:
                 # the gridpulse folder and server are made here, once for the three engines using them
-                shared = getattr(e, "shared", None)
+                shared = e.shared
                 if shared is not None:
                     shared.ensure(ds, work)
                 proc = EngineProcess(e)
