@@ -17,6 +17,7 @@ from gridpulse.analytics.demand import (
     load_factor,
     peak_demand_from_maxima_kw,
     peak_demand_kw,
+    top_peaks,
 )
 from gridpulse.datasets import load_ausgrid_solar_home_c12
 from gridpulse.errors import QueryError
@@ -247,6 +248,32 @@ def test_peaks_from_period_maxima_equal_the_windows_of_the_rows(period: str, uni
     if period == "hour":  # the fall-back day has 25 hours per series
         per_day = pc.value_counts(got.table.column("local_date")).to_pylist()
         assert {"values": date(2024, 10, 27), "counts": 50} in per_day
+
+
+@pytest.mark.parametrize("period", ["hour", "day"])
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_top_picked_from_maxima_equals_top_peaks_of_every_row(period: str, n: int) -> None:
+    # four series over Amsterdam's fall-back day and the day after: equal peaks across series
+    # (ties go to the lower id), a series with nothing in some periods, an all-null period
+    tz = "Europe/Amsterdam"
+    start = utc(2024, 10, 25, 22)
+    series = []
+    for sid in (4, 1, 3, 2):  # not in id order: the pick must not depend on the frame's order
+        values: list[float | None] = [float((i * (sid + 2)) % 7) for i in range(2 * 100)]
+        if sid == 3:
+            values[:40] = [None] * 40
+        series.append(frame(sid, start, Q, values))
+    maxima = _maxima(pa.concat_tables(series), tz, period)
+    every = peak_demand_from_maxima_kw(maxima, window=M15, interval=Q, tz=tz, period=period)
+    got = peak_demand_from_maxima_kw(maxima, window=M15, interval=Q, tz=tz, period=period, top=n)
+    want = top_peaks(every, n)
+    assert got.table.equals(want.table)
+    assert got.notes == want.notes == ["40 null values skipped"]
+    per_period = pc.value_counts(got.table.column("start")).field("counts").to_pylist()
+    assert max(per_period) == min(n, 4)  # 4 series
+    assert len(per_period) == len(set(every.table.column("start").to_pylist()))
+    with pytest.raises(QueryError, match="top=0 keeps nothing"):
+        peak_demand_from_maxima_kw(maxima, window=M15, interval=Q, tz=tz, period=period, top=0)
 
 
 def test_peaks_from_maxima_refuse_a_window_other_than_the_interval() -> None:

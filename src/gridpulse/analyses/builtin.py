@@ -171,12 +171,8 @@ def _peak_buckets(values: Mapping[str, Any], series: Sequence[Series]) -> tuple[
 
 
 def _peak_demand(x: Inputs) -> AnalyticResult:
-    result = _peaks(x)
-    return top_peaks(result, x.params["top"]) if x.params["top"] is not None else result
-
-
-def _peaks(x: Inputs) -> AnalyticResult:
-    if "at" in x.frame.column_names:  # per-period maxima (_peak_buckets)
+    top = x.params["top"]
+    if "at" in x.frame.column_names:  # per-period maxima (_peak_buckets): the top n picked first
         return peak_demand_from_maxima_kw(
             x.frame,
             window=x.params["window"],
@@ -184,8 +180,9 @@ def _peaks(x: Inputs) -> AnalyticResult:
             tz=x.tz,
             period=x.params["period"],
             input_unit=x.unit().lower(),  # type: ignore[arg-type]
+            top=top,
         )
-    return peak_demand_kw(
+    result = peak_demand_kw(
         x.frame,
         window=x.params["window"],
         tz=x.tz,
@@ -193,6 +190,7 @@ def _peaks(x: Inputs) -> AnalyticResult:
         input_unit=x.unit().lower(),  # type: ignore[arg-type]  # the analysis admits kWh and kW only
         interval=x.interval("interval"),
     )
+    return top_peaks(result, top) if top is not None else result
 
 
 def _load_factor(x: Inputs) -> AnalyticResult:
