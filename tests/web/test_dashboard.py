@@ -216,6 +216,35 @@ def test_every_file_the_shell_names_is_served(server: LiveServer) -> None:
             assert (module.parent / imported).resolve().is_file(), f"{module.name} imports a missing {imported}"
 
 
+def test_day_windows_count_calendar_dates_and_a_first_day_splits_what_it_received(
+    server: LiveServer, open_tab: Callable[..., Tab]
+) -> None:
+    # the pages' "last N days" windows: 34 dates before 2026-11-27 is 2026-10-24, although 34 x 24 h
+    # before 22:30 UTC is 2026-10-25 00:30 in Amsterdam (summer time ended in between)
+    tab = open_tab(server)
+    tab.open("coverage")  # the app's own origin: its modules import from there
+    got = tab.page.evaluate(
+        "(url) => import(url).then((m) => [m.daysBefore('2026-11-27', 34), "
+        "m.daysBefore('2024-03-01', 1), m.daysBefore('2025-01-01', 1), m.daysBefore('2025-03-30', 0)])",
+        f"{server.url}/static/js/util.js",
+    )
+    assert got == ["2026-10-24", "2024-02-29", "2024-12-31", "2025-03-30"]
+    # a series' first day: the validation counts no gap before its first read, so what the day
+    # lacks before it is neither actual nor estimated
+    split = tab.page.evaluate(
+        "(url) => import(url).then((m) => [m.split({expected: 96, received: 95}, 0), "
+        "m.split({expected: 96, received: 96}, 4), m.split({expected: 96, received: 90}, 10), "
+        "m.split({expected: 96, received: 95}, null)])",
+        f"{server.url}/static/js/pages/coverage.js",
+    )
+    assert split == [
+        {"actual": 95, "estimated": 0},
+        {"actual": 92, "estimated": 4},
+        {"actual": 86, "estimated": 4},
+        {"actual": None, "estimated": None},
+    ]
+
+
 def test_coverage_heatmap_tells_actual_from_estimated_intervals(
     server: LiveServer, open_tab: Callable[..., Tab]
 ) -> None:

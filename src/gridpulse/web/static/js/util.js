@@ -54,6 +54,14 @@ export function localDate(seconds, tz) {
   return localTime(seconds, tz, true);
 }
 
+/** The calendar date `days` days before `date` (YYYY-MM-DD). Counted in dates, not in 24-hour
+ * steps back from now: across a clock change those land on the wrong date for an hour a day. */
+export function daysBefore(date, days) {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() - days);
+  return d.toISOString().slice(0, 10);
+}
+
 /** "3 min", "2.5 h", "4 d" of a duration in seconds. */
 export function ago(seconds) {
   if (seconds === null || seconds === undefined) return "–";

@@ -4,9 +4,8 @@
 
 import * as api from "../api.js";
 import {groups, seriesName} from "../picker.js";
-import {h, isoUtc, localDate, note, num, panel} from "../util.js";
+import {daysBefore, h, isoUtc, localDate, note, num, panel} from "../util.js";
 
-const DAY = 86400;
 const SPANS = [["14", "14 days"], ["35", "35 days"], ["90", "90 days"]];
 
 /** The shade class of a coverage percentage. */
@@ -33,10 +32,12 @@ async function missingActuals(start) {
 }
 
 /** Actual and estimated intervals of a coverage row, given the intervals without an actual read
- * (null when unknown): received counts both, estimates never replace a read. */
+ * (null when unknown): received counts both, estimates never replace a read. The validation
+ * counts gaps from a series' first read on, so on the day a series starts the intervals before
+ * it are neither: actual never exceeds what was received. */
 export function split(row, missing) {
   if (missing === null || missing === undefined) return {actual: null, estimated: null};
-  const actual = Math.max(0, row.expected - missing);
+  const actual = Math.max(0, Math.min(row.received, row.expected - missing));
   return {actual, estimated: Math.max(0, row.received - actual)};
 }
 
@@ -57,7 +58,7 @@ export default {
     async function show() {
       ctx.setParams({days: span.value});
       const days = Number(span.value);
-      const start = localDate(Date.now() / 1000 - (days - 1) * DAY, tz);
+      const start = daysBefore(localDate(Date.now() / 1000, tz), days - 1);
       const problems = [];
       const answers = await Promise.all(groups(series).map(([kind, metric]) =>
         api.get("/api/v1/analytics/coverage", {kind, metric, start, end: isoUtc(Date.now() / 1000), tz}).catch((err) => {

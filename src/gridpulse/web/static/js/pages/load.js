@@ -6,9 +6,8 @@
 import * as api from "../api.js";
 import {timeChart, xyChart} from "../chart.js";
 import {seriesName} from "../picker.js";
-import {epoch, h, localDate, note, num, panel, table} from "../util.js";
+import {daysBefore, epoch, h, localDate, note, num, panel, table} from "../util.js";
 
-const DAY = 86400;
 const RANGES = [["30", "last 30 days"], ["90", "last 90 days"], ["365", "last year"]];
 
 async function profile(box, s, start, tz) {
@@ -110,7 +109,7 @@ export default {
       const s = energy.find((x) => String(x.series_id) === pick.value);
       if (!s) return;
       const tz = ctx.zone(s);
-      const start = localDate(Date.now() / 1000 - Number(range.value) * DAY, tz);
+      const start = daysBefore(localDate(Date.now() / 1000, tz), Number(range.value));
       ctx.setParams({series: s.series_id, days: range.value});
       profileInfo.replaceChildren();
       durationInfo.replaceChildren();
@@ -126,7 +125,7 @@ export default {
 
     async function showFeeder() {
       const tz = ctx.zone(series.find((s) => s.entity_kind === "feeder" && s.entity_id === feederSelect.value));
-      const start = localDate(Date.now() / 1000 - Number(range.value) * DAY, tz);
+      const start = daysBefore(localDate(Date.now() / 1000, tz), Number(range.value));
       await feederBalance(balanceBox, balanceTable, feederSelect.value, start, tz)
         .catch((err) => balanceTable.replaceChildren(note(err.message, "warn")));
     }

@@ -4,7 +4,7 @@
 import * as api from "../api.js";
 import {timeChart} from "../chart.js";
 import {groups} from "../picker.js";
-import {ago, epoch, h, isoUtc, localDate, localTime, note, num, panel, table} from "../util.js";
+import {ago, daysBefore, epoch, h, isoUtc, localDate, localTime, note, num, panel, table} from "../util.js";
 
 const DAY = 86400;
 
@@ -96,7 +96,7 @@ export default {
     if (meters.length) {
       const box = h("div", {class: "chart", id: "overview-chart"});
       main.append(panel(`Metered energy, last 7 days (${meters.length} meters)`, box));
-      const start = localDate(now - 7 * DAY, tz);
+      const start = daysBefore(localDate(now, tz), 7);
       const body = await api.get("/api/v1/analytics/summary",
         {kind: "meter", metric: "kwh", period: "hour", by: "all", start, tz});
       // the hour still under way would read low: it is left out
