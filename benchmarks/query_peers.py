@@ -3,8 +3,9 @@
 The data set is the ingest benchmark's (dataset.py): `--meters` meters (1,000; `--scale 10` for
 10x) x 96 quarter-hours x `--days` days (30) from 2024-01-01 00:00 UTC, kWh per interval, each
 reading stamped with the UTC start of its interval. It is loaded once into every engine (not
-timed); then each query runs once as a warm-up and `--repeats` times (5) on the clock, engines
-interleaved, the median reported. Each engine, embedded or the client of a server, runs in a
+timed); then each query runs once as a warm-up and `--repeats` times (5) on the clock, or more
+for a quick answer (as many as its warm-up says fit in 1 s, up to 15), engines interleaved, the
+median reported. Each engine, embedded or the client of a server, runs in a
 process of its own (engine_process.py): this one sends the queries, collects the timings and
 checks the answers. Engines and how each says the queries: query_engines.py and
 benchmarks/README.md.
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -76,6 +78,11 @@ from query_engines import QUERIES, CannotExpress, Engine, NoEndpoint, Spec, make
 REL_TOL = 1e-6
 #: a warm-up longer than this gets one timed run instead of --repeats [s]
 SLOW_S = 30.0
+#: a quick answer gets more timed runs than --repeats: as many as its warm-up says fit in
+#: RUN_BUDGET_S, up to MAX_RUNS. Medians of 5 runs of a few ms moved 10-20 % from one run of the
+#: benchmark to the next on a 2-vCPU VM; every engine gets the same rule
+RUN_BUDGET_S = 1.0
+MAX_RUNS = 15
 
 TITLES = {
     "Q1": "daily energy per meter, whole range",
@@ -333,6 +340,15 @@ def _timed(proc: EngineProcess, q: str, *, with_rows: bool = False) -> tuple[flo
     return proc.run(q, with_rows=with_rows)
 
 
+def timed_runs(warmup_s: float, repeats: int) -> int:
+    """How many timed runs an engine's query gets after a warm-up of `warmup_s` seconds: one
+    when the warm-up took over SLOW_S, else `repeats`, or more for a quick answer (RUN_BUDGET_S)."""
+    if warmup_s > SLOW_S:
+        return 1
+    fit = math.ceil(RUN_BUDGET_S / max(warmup_s, 1e-6))
+    return max(repeats, min(MAX_RUNS, fit))
+
+
 def _run_query(
     q: str, spec: Spec, procs: list[EngineProcess], want: Canon, repeats: int
 ) -> list[dict[str, Any]]:
@@ -365,14 +381,15 @@ def _run_query(
         out[e.name] = _line(e, "ok", query=text, warmup_s=round(warm, 4), runs=[], agrees=not diff, diff=diff)
         print(f"{q} {e.name}: warm-up {warm:.3f} s, {len(got):,} rows, {diff or 'agrees'}", flush=True)
         ready.append(proc)
-    for rep in range(repeats):
+    runs = {proc.engine.name: timed_runs(out[proc.engine.name]["warmup_s"], repeats) for proc in ready}
+    for rep in range(max(runs.values(), default=0)):
         # interleaved, so drift on the machine hits every engine alike, and rotated, so no engine
         # always runs right after the slowest peer (the first run after SQLite's seconds-long Q5
         # was up to 2x slower, whichever engine it was)
         turn = rep % len(ready) if ready else 0
         for proc in ready[turn:] + ready[:turn]:
             line = out[proc.engine.name]
-            if line["status"] != "ok" or (rep > 0 and line["warmup_s"] > SLOW_S):
+            if line["status"] != "ok" or rep >= runs[proc.engine.name]:
                 continue
             try:
                 seconds, _ = _timed(proc, q)
@@ -471,7 +488,9 @@ def _markdown(rep: dict[str, Any]) -> str:
         "",
         f"{rep['machine']}, {rep['date']}, gridpulse {rep['gridpulse_source']}, load average "
         f"{load['start']} at the start, {load['end']} at the end (other work on the machine makes "
-        f"figures noisy). One warm-up, then the median of {rep['repeats']} timed run(s), engines "
+        f"figures noisy). One warm-up, then the median of {rep['repeats']} timed runs or more (as many as "
+        f"the warm-up says fit in {RUN_BUDGET_S:g} s, up to {MAX_RUNS}; one after a warm-up over "
+        f"{SLOW_S:g} s; `runs` in the tables), engines "
         "interleaved, each engine (embedded, or the client of a server) in a process of its own; s = "
         "query sent -> the whole answer in the client (Arrow table, fetched rows or parsed JSON). Data from "
         f"{r['whole'][0]} to {r['whole'][1]}; Q2 week {r['Q2_week'][0]} - {r['Q2_week'][1]}; Q4 day "
@@ -484,12 +503,18 @@ def _markdown(rep: dict[str, Any]) -> str:
         out += [f"## {q}: {info['title']} ({info['rows']:,} rows)", ""]
         if info["fastest_peer"]:
             out += [f"Fastest peer: {info['fastest_peer']} ({_secs(info['fastest_peer_s'])} s).", ""]
-        out += ["| engine | version | s (median) | ÷ fastest peer | agrees |", "|---|---|---:|---:|---|"]
+        out += [
+            "| engine | version | s (median) | runs | ÷ fastest peer | agrees |",
+            "|---|---|---:|---:|---:|---|",
+        ]
         notes = []
         for ln in info["lines"]:
             name = ln["engine"] if ln["peer"] else f"**{ln['engine']}**"
             secs, ratio, agrees = _cell(ln)
-            out.append(f"| {name} | {versions.get(ln['engine'], '')} | {secs} | {ratio} | {agrees} |")
+            n = len(ln.get("runs") or ())
+            out.append(
+                f"| {name} | {versions.get(ln['engine'], '')} | {secs} | {n or ''} | {ratio} | {agrees} |"
+            )
             if ln.get("note"):
                 notes.append(f"- {ln['engine']}: {ln['note']}")
         if notes:
@@ -574,7 +599,10 @@ def add_arguments(ap: argparse.ArgumentParser, *, prefix: str = "") -> None:
         ap.add_argument("--keep", action="store_true", help="keep the temporary folder and the PG table")
     ap.add_argument("--scale", type=int, default=1, help="multiply the meters (--scale 10: 10x the data set)")
     ap.add_argument(
-        f"--{prefix}repeats", type=int, default=5, help="timed runs per query after one warm-up (default 5)"
+        f"--{prefix}repeats",
+        type=int,
+        default=5,
+        help=f"timed runs per query after one warm-up (default 5; quick answers get up to {MAX_RUNS})",
     )
 
 
