@@ -16,14 +16,21 @@ def _get(sock: socket.socket, host: str) -> bytes:
     sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     data = b""
     while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
+        data += _recv(sock)
     head, _, body = data.partition(b"\r\n\r\n")
     length = next(
         int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
     )
     while len(body) < length:
-        body += sock.recv(65536)
+        body += _recv(sock)
     return head
+
+
+def _recv(sock: socket.socket) -> bytes:
+    """The next bytes of a response; a connection closed mid-response fails instead of spinning."""
+    chunk = sock.recv(65536)
+    assert chunk, "the server closed the connection before the whole response"
+    return chunk
 
 
 def _closed_by_server(sock: socket.socket) -> bool:

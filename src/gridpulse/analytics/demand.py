@@ -357,10 +357,8 @@ def top_peaks(result: AnalyticResult, n: int) -> AnalyticResult:
     peak_kw = t.column("peak_kw")
     if peak_kw.null_count:
         t = t.sort_by([("start", "ascending"), ("peak_kw", "descending"), ("series_id", "ascending")])
-        start = as_int64(t.column("start"))
-        first = np.flatnonzero(np.r_[True, start[1:] != start[:-1]])
-        rank = np.arange(len(start)) - np.repeat(first, np.diff(np.r_[first, len(start)]))
-        return AnalyticResult(t.take(np.flatnonzero(rank < n)), result.units, result.notes)
+        kept = np.flatnonzero(_rank_in_period(as_int64(t.column("start"))) < n)
+        return AnalyticResult(t.take(kept), result.units, result.notes)
     # numpy's lexsort of the three keys, then one take of the rows kept (Arrow's sort_by and a
     # filter took 0.4 ms for 1,000 rows)
     peak = np.asarray(pc.cast(peak_kw, pa.float64()).to_numpy(), np.float64)
@@ -384,10 +382,13 @@ def top_rows(start_us: I64, peak: F64, series_id: I32 | I64, n: int) -> I64:
     if n < 1:
         raise QueryError(f"top={n} keeps nothing: pass 1 or more")
     order = np.lexsort((series_id, -peak, start_us))
-    start = start_us[order]
-    first = np.flatnonzero(np.r_[True, start[1:] != start[:-1]])
-    rank = np.arange(len(start)) - np.repeat(first, np.diff(np.r_[first, len(start)]))
-    return order[rank < n].astype(np.int64)
+    return order[_rank_in_period(start_us[order]) < n].astype(np.int64)
+
+
+def _rank_in_period(start_us: I64) -> I64:
+    """Each row's place (0, 1, ...) within its period, for rows sorted by period start."""
+    first = np.flatnonzero(np.r_[True, start_us[1:] != start_us[:-1]])
+    return np.arange(len(start_us)) - np.repeat(first, np.diff(np.r_[first, len(start_us)]))
 
 
 def load_factor(
