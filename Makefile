@@ -38,9 +38,12 @@ test-deps:
 	    echo "test-deps: installed$$missing"; \
 	else echo "test-deps: could not install$$missing with apt: the tests that need them skip (fail under CI=true)"; fi
 
-## test: lint, then the whole suite against real DuckDB files and real servers on loopback
+## test: lint, then the whole suite against real DuckDB files and real servers on loopback,
+##       spread over TEST_WORKERS pytest-xdist processes (a test file stays on one worker, so a
+##       module's server starts once); make test TEST_WORKERS=0 runs it in this one process
+TEST_WORKERS ?= 2
 test: lint test-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 

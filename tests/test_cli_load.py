@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ import httpx
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
+from rich.console import Console
 from typer.testing import CliRunner
 
+from gridpulse.cli import load as load_cli
 from gridpulse.cli.main import app
 from gridpulse.datasets import LOADERS
 from gridpulse.ingest.files import load_paths
@@ -48,9 +51,22 @@ runner = CliRunner()
 
 
 def cli(*args: str) -> Any:
-    """`gridpulse ...` in this process (fast); exceptions come back in result.exception."""
-    result = runner.invoke(app, list(args), env={"COLUMNS": "160"})
-    return result
+    """`gridpulse ...` in this process (fast); exceptions come back in result.exception.
+
+    The summary table is 160 columns wide so that a long temporary path stays on one line: the
+    CLI's console read COLUMNS when its module was imported, which may have been by another test."""
+    with _wide(load_cli.console):
+        return runner.invoke(app, list(args), env={"COLUMNS": "160"})
+
+
+@contextmanager
+def _wide(console: Console) -> Iterator[None]:
+    before = console._width
+    console.width = 160
+    try:
+        yield
+    finally:
+        console._width = before
 
 
 def gridpulse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
